@@ -1,0 +1,1 @@
+"""The ``castgate`` command: thin click commands over the core library."""

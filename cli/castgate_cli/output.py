@@ -1,0 +1,108 @@
+"""How commands talk: text for people, ``--json`` for machines, progress either way.
+
+Contract for machines (the Nuke panel and farm wrappers rely on it):
+
+* with ``--json``, the command's result is one JSON object on stdout, printed last;
+* progress goes to stderr as JSON lines ``{"event": "progress", "stage": ..., "done": n, "total": m,
+  "eta_s": seconds-or-null}``;
+* an input error prints ``{"error": message, "type": ErrorClassName}`` on stdout and exits 2.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import click
+
+from castgate.errors import CastgateError
+
+EXIT_OK = 0
+EXIT_BLOCKED = 1
+EXIT_INPUT_ERROR = 2
+EXIT_INSUFFICIENT = 3
+
+
+@dataclass
+class Settings:
+    """State shared by all subcommands (``ctx.obj``)."""
+
+    verbose: int = 0
+    json: bool = False
+
+
+def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
+    if value and isinstance(ctx.find_root().obj, Settings):
+        ctx.find_root().obj.json = True
+    return value
+
+
+def json_option(func: Callable) -> Callable:
+    """Add ``--json``: print the result as one JSON object on stdout and progress as JSON lines."""
+    return click.option(
+        "--json", "as_json", is_flag=True, callback=_set_json, is_eager=True,
+        help="Machine-readable output: the result as JSON on stdout, progress as JSON lines on stderr.",
+    )(func)
+
+
+def emit(result: dict[str, Any], text: str, as_json: bool) -> None:
+    """Print a command's result: ``text`` for people, ``result`` as JSON for machines."""
+    if as_json:
+        click.echo(json.dumps(result, indent=2, sort_keys=True, default=str))
+    elif text:
+        click.echo(text)
+
+
+@contextlib.contextmanager
+def progress(stage: str, as_json: bool, label: str | None = None) -> Iterator[Callable[[int, int], None]]:
+    """Yield an ``on_progress(done, total)`` callback that drives a bar (or JSON lines).
+
+    The core reports progress through such callbacks and never prints.
+    """
+    start = time.monotonic()
+    bar = None
+    shown = 0
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal bar, shown
+        if as_json:
+            elapsed = time.monotonic() - start
+            eta = elapsed / done * (total - done) if done else None
+            line = {"event": "progress", "stage": stage, "done": done, "total": total,
+                    "eta_s": None if eta is None else round(eta, 1)}
+            sys.stderr.write(json.dumps(line) + "\n")
+            sys.stderr.flush()
+            return
+        if bar is None:
+            bar = click.progressbar(length=total, label=label or stage, show_eta=True,
+                                    show_pos=True, file=sys.stderr)
+            bar.__enter__()
+        bar.update(done - shown)
+        shown = done
+
+    try:
+        yield on_progress
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def handle_errors(ctx: click.Context) -> Iterator[None]:
+    """Turn a :class:`CastgateError` into a clean message and exit code 2 (never a traceback)."""
+    try:
+        yield
+    except CastgateError as exc:
+        settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
+        if settings.json:
+            click.echo(json.dumps({"error": str(exc), "type": type(exc).__name__}))
+        else:
+            click.echo(f"Error: {exc}", err=True)
+        ctx.exit(EXIT_INPUT_ERROR)
+    except KeyboardInterrupt:
+        click.echo("Interrupted; finished plates are kept, rerun the same command to resume.", err=True)
+        ctx.exit(130)
