@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up castgate on a fresh machine (Python 3.11): a virtual environment in .venv with castgate,
+# its command and its developer tools. With --tests, also headless Chromium for the report tests.
+# Safe to rerun: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e ".[dev]"
+
+if [ "${1:-}" = "--tests" ] && ! command -v chromium >/dev/null 2>&1; then
+    # The report tests open the HTML report in Debian's Chromium (no browser download needed).
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+echo "castgate is set up in .venv ($(.venv/bin/castgate --version))"
