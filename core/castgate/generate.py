@@ -189,7 +189,8 @@ def finish_batch(batch_dir: Path, manifest: Manifest, clip_folder: Path | None) 
     if per_plate > 1 and any(p.rejected_reason == AWAITING_SELECTION for p in manifest.plates):
         from castgate.selection import select_plates
 
-        manifest = select_plates(batch_dir, manifest, clip_folder, per_plate)
+        keep_proxies = bool(manifest.sampling.get("keep_rejected_proxies", False))
+        manifest = select_plates(batch_dir, manifest, clip_folder, keep_proxies)
     write_contact_sheets(batch_dir, manifest)
     return manifest
 
@@ -236,7 +237,7 @@ def _resume_from(batch_dir: Path, target: Path, fresh: Manifest, shard: Shard) -
     if existing.request != fresh.request:
         raise ManifestError("this batch folder holds a batch made from a different request", where=str(target),
                             fix="Use another output folder with -o, or delete this batch to start over")
-    if existing.models != fresh.models:
+    if {k: existing.models.get(k) for k in ("dalle", "vqgan")} != dict(fresh.models):
         raise ManifestError("this batch was generated with different model checkpoints", where=str(target),
                             fix="Use the same --model folders as before, or another output folder")
     return existing
@@ -250,10 +251,15 @@ def _ids_of_shard(manifest: Manifest, shard: Shard) -> set[str]:
 
 
 def _finished_ids(batch_dir: Path, manifest: Manifest) -> set[str]:
-    """Plates whose every recorded file exists and still has its recorded SHA-256."""
+    """Plates whose every recorded file exists and still has its recorded SHA-256.
+
+    A candidate that selection rejected is finished too: its files were removed on purpose.
+    """
     finished = set()
     for plate in manifest.plates:
-        if plate.files and all(_matches(batch_dir / ref.path, ref.sha256) for ref in plate.files.values()):
+        if not plate.kept and plate.rejected_reason != AWAITING_SELECTION:
+            finished.add(plate.id)
+        elif plate.files and all(_matches(batch_dir / ref.path, ref.sha256) for ref in plate.files.values()):
             finished.add(plate.id)
         else:
             log.warning("%s: files missing or changed since they were written; regenerating", plate.id)
@@ -270,6 +276,9 @@ def _write_plate(batch_dir: Path, request: Request, planned: PlannedPlate, srgb:
     metadata = {"batch": request.batch, "role": planned.role.id, "prompt": planned.role.prompt,
                 "seed": planned.seed, "plate_id": planned.plate_id, "model_sha256": model_hash,
                 "index": planned.index}
+    # Plate and proxy hold the same image: the EXR is made from the 8-bit sRGB the PNG stores (the
+    # reference pipeline's output is 8-bit too), so both go back to identical codes within one step.
+    srgb = plate_files.to_uint8(srgb).astype("float32") / 255.0
     plate_files.write_png(batch_dir / paths["png"], srgb)
     plate_files.write_exr(batch_dir / paths["exr"], colour.srgb_to_scene_linear(srgb), metadata,
                           colour.scene_linear_name)

@@ -53,6 +53,7 @@ class Sampling:
     top_k: int = 50                  # 0: sample from all tokens; 1: greedy
     temperature: float = 1.0
     candidates_per_plate: int = 1    # > 1: generate k candidates per kept plate, keep the CLIP-best
+    keep_rejected_proxies: bool = False  # keep the PNG proxies of candidates selection rejected
     batch_size: int = 4
     dtype: str = "float32"
 

@@ -26,6 +26,21 @@ def test_exr_carries_metadata_and_goes_back_to_the_png(tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))
 
 
+def test_half_float_acescg_holds_every_8bit_colour_within_one_code():
+    """Saturated near-black colours lose most to half precision (up to 1.22/255 in float): still one code."""
+    pipeline = ColourPipeline.open()
+    levels = np.arange(256, dtype=np.float32) / 255
+    g, b = np.meshgrid(levels, levels, indexing="ij")
+    worst = 0.0
+    for red in (0, 1, 2, 5, 20, 128, 254, 255):  # the cube's faces and a few slices through it
+        srgb = np.stack([np.full_like(g, levels[red]), g, b], axis=-1)
+        for image in (srgb, srgb[..., [1, 0, 2]], srgb[..., [1, 2, 0]]):
+            linear = pipeline.srgb_to_scene_linear(image).astype(np.float16).astype(np.float32)
+            back = to_uint8(pipeline.scene_linear_to_srgb(linear)).astype(np.int16)
+            worst = max(worst, np.abs(back - to_uint8(image).astype(np.int16)).max())
+    assert worst <= 1
+
+
 def test_quantisation_rounds():
     assert to_uint8(np.array([0.0, 0.5 / 255, 1.0, 1.2, -0.1])).tolist() == [0, 1, 255, 255, 0]
 
