@@ -13,6 +13,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, _default_mode())  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
@@ -41,10 +42,18 @@ def temp_path_beside(path: Path) -> Path:
 
 def commit_temp(tmp: Path, path: Path) -> None:
     """fsync a finished temp file and rename it over ``path``."""
+    os.chmod(tmp, _default_mode())
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     _fsync_dir(Path(path).parent)
+
+
+def _default_mode() -> int:
+    """0666 less the process umask, as a plain ``open()`` would create a file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _fsync_dir(folder: Path) -> None:

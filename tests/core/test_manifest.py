@@ -86,3 +86,15 @@ def test_merge_refuses_disagreeing_parts(tmp_path):
     write_manifest(tmp_path, base.with_plates([plate(0, "2" * 64)]), path=part_path(tmp_path, 2, 2))
     with pytest.raises(ManifestError, match="differs between"):
         merge_parts(tmp_path)
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        write_manifest(tmp_path, make_manifest())
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(manifest_path(tmp_path).stat().st_mode) == 0o644  # not mkstemp's private 0600
