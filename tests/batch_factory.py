@@ -1,0 +1,249 @@
+"""Build small test batches on disk: PNG plates (Pillow) plus a manifest with labels.
+
+Until the generate stage lands, tests make batches with this. A role's plates are given as a list of
+label dicts; ``labelled(n, gender=..., skin_group=...)`` repeats one combination::
+
+    batch = make_batch(tmp_path / "b", {
+        "nurse": labelled(30, gender="female", skin_group="lighter") + labelled(30, gender="male"),
+    })
+
+A label value of ``None`` (or a missing key) leaves that attribute unlabelled; ``"undetermined"``
+gets a reason. ``human=`` adds human labels by plate position; ``rejected=`` adds candidates that
+CLIP selection rejected (``kept=False``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from PIL import Image, ImageDraw
+
+from castgate.checkpoints import sha256_file
+from castgate.manifest import (AuditRecord, AutoLabel, FileRef, HumanLabel, Manifest, Plate, utc_now,
+                               write_manifest)
+
+TIME = "2026-01-02T03:04:05Z"
+SKIN = {"lighter": (226, 189, 160), "darker": (120, 80, 56), "undetermined": (150, 150, 150), None: (200, 200, 200)}
+BACKGROUND = {"female": (70, 110, 170), "male": (170, 120, 60), "undetermined": (90, 90, 90), None: (60, 60, 60)}
+
+
+def labelled(count: int, **labels: str | None) -> list[dict[str, str | None]]:
+    """``count`` plates with the same labels, e.g. ``labelled(3, gender="female", skin_group="darker")``."""
+    return [dict(labels) for _ in range(count)]
+
+
+def draw_plate(path: Path, labels: Mapping[str, str | None], index: int, size: int = 64) -> None:
+    """A small recognisable PNG: background by gender, a 'face' by skin group, a unique corner pixel."""
+    image = Image.new("RGB", (size, size), BACKGROUND.get(labels.get("gender"), (60, 60, 60)))
+    draw = ImageDraw.Draw(image)
+    skin = SKIN.get(labels.get("skin_group"), (200, 200, 200))
+    draw.ellipse((size * 0.3, size * 0.15, size * 0.7, size * 0.6), fill=skin)
+    draw.rectangle((size * 0.2, size * 0.62, size * 0.8, size), fill=tuple(c // 2 for c in skin))
+    image.putpixel((0, 0), (index % 256, (index // 256) % 256, 7))  # unique content -> unique hash
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def auto_label(value: str, attribute: str, confidence: float = 0.9) -> AutoLabel:
+    undetermined = value == "undetermined"
+    return AutoLabel(value=value, method=f"test {attribute} labeller", model="test", version="0",
+                     confidence=None if undetermined else confidence,
+                     reason="no face found" if undetermined else None)
+
+
+def make_plates(batch: str, role: str, specs: Sequence[Mapping[str, str | None]], folder: Path, *,
+                kept: bool = True, start: int = 0, size: int = 64, write_files: bool = True) -> list[Plate]:
+    plates = []
+    for offset, labels in enumerate(specs):
+        index = start + offset
+        plate_id = f"{batch}_{role}_{index:04d}"
+        rel = f"proxies/{plate_id}.png"
+        if write_files:
+            draw_plate(folder / rel, labels, index + (0 if kept else 5000), size)
+            sha = sha256_file(folder / rel)
+        else:
+            sha = f"{index:064x}"[-64:]
+        auto = {a: auto_label(v, a) for a, v in labels.items() if v is not None}
+        plates.append(Plate(
+            id=plate_id, role=role, index=index, prompt=f"a {role.replace('_', ' ')}", seed=1000 + index,
+            files={"png": FileRef(rel, sha)}, scores={"clip": 25.0 - offset * 0.01},
+            rank=offset + 1 if kept else None, kept=kept,
+            rejected_reason=None if kept else "lower CLIP score than the kept candidate",
+            labels=auto, audit=AuditRecord(sha, TIME, "test-audit") if auto else None))
+    return plates
+
+
+def make_manifest(batch: str, roles: Mapping[str, int], plates: Sequence[Plate], *, quota: str | None = None,
+                  sampling: Mapping[str, Any] | None = None, agreement: Mapping[str, Any] | None = None) -> Manifest:
+    sampling = dict(sampling or {"condition_scale": 10.0, "top_k": 50, "temperature": 1.0,
+                                 "candidates_per_plate": 2, "batch_size": 4, "dtype": "float32"})
+    request = {"batch": {"name": batch, "seed": 1, "output_template": "{batch}_{role}_{index:04d}", "quota": quota},
+               "models": {"dalle": "dalle-mini", "demo": True}, "sampling": sampling,
+               "roles": [{"id": r, "prompt": f"a {r.replace('_', ' ')}", "count": max(1, n)} for r, n in roles.items()]}
+    return Manifest(batch=batch, created=TIME, request=request,
+                    models={"dalle": {"name": "dalle-mini", "folder": "models/dalle-mini",
+                                      "files": {"flax_model.msgpack": "a" * 64}}},
+                    sampling=sampling,
+                    colour={"ocio_config": "ocio://studio-config-v5.0.0_aces-v2.1_ocio-v2.6",
+                            "exr_colourspace": "ACEScg", "png_colourspace": "sRGB Encoded Rec.709 (sRGB)"},
+                    plates=tuple(plates), agreement=dict(agreement or {}))
+
+
+def make_batch(folder: Path, roles: Mapping[str, Sequence[Mapping[str, str | None]]], *, batch: str = "b",
+               rejected: Mapping[str, Sequence[Mapping[str, str | None]]] | None = None,
+               human: Mapping[int, Mapping[str, str]] | None = None, quota: str | None = None,
+               agreement: Mapping[str, Any] | None = None, size: int = 64,
+               sampling: Mapping[str, Any] | None = None) -> Path:
+    """Write a batch folder with PNG plates and ``manifest.json``; return the folder.
+
+    Args:
+        folder: where to write (created).
+        roles: role id -> one label dict per kept plate.
+        rejected: role id -> label dicts of candidates rejected by CLIP selection.
+        human: position of a kept plate in the whole batch (0-based) -> human labels ``{attr: value}``.
+        quota: the request's ``[batch].quota``.
+        agreement: ``Manifest.agreement``.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    plates: list[Plate] = []
+    for role, specs in roles.items():
+        plates += make_plates(batch, role, specs, folder, size=size)
+    for role, specs in (rejected or {}).items():
+        plates += make_plates(batch, role, specs, folder, kept=False, start=len(roles.get(role, ())), size=size)
+    for position, labels in (human or {}).items():
+        kept = [p for p in plates if p.kept]
+        plate = kept[position]
+        human_labels = dict(plate.human_labels)
+        human_labels.update({a: HumanLabel(v, "reviewer", TIME, note="checked") for a, v in labels.items()})
+        plates[plates.index(plate)] = dataclasses.replace(plate, human_labels=human_labels)
+    manifest = make_manifest(batch, {r: len(s) for r, s in roles.items()}, plates, quota=quota,
+                             agreement=agreement, sampling=sampling)
+    write_manifest(folder, manifest)
+    return folder
+
+
+__all__ = ["labelled", "make_batch", "make_manifest", "make_plates", "draw_plate", "auto_label", "utc_now"]
+
+
+# -- batches of given images, and real photos (audit tests) ----------------------------------------
+def png_bytes(image: "np.ndarray | Image.Image", **save_args: Any) -> bytes:
+    """PNG-encode an array or Pillow image."""
+    import io
+
+    import numpy as np
+
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", **save_args)
+    return buffer.getvalue()
+
+
+def make_image_batch(folder: Path, images: Mapping[str, "bytes | np.ndarray | Image.Image | None"], *,
+                     batch: str = "b", role: str = "extra") -> Path:
+    """A batch whose plates are the given images, unaudited: plate id -> PNG bytes, an array or Pillow
+    image (saved as PNG), or None (the manifest names a PNG that does not exist).
+
+    Plate ids are ``{batch}_{role}_{index:04d}`` in the given order; ``images`` keys are only labels for
+    the caller and are returned in the same order by :func:`plate_ids`.
+    """
+    import hashlib
+
+    folder = Path(folder)
+    (folder / "proxies").mkdir(parents=True, exist_ok=True)
+    plates = []
+    for index, content in enumerate(images.values()):
+        plate_id = f"{batch}_{role}_{index:04d}"
+        rel = f"proxies/{plate_id}.png"
+        if content is None:
+            sha = hashlib.sha256(b"missing").hexdigest()
+        else:
+            data = content if isinstance(content, bytes) else png_bytes(content)
+            (folder / rel).write_bytes(data)
+            sha = sha256_file(folder / rel)
+        plates.append(Plate(id=plate_id, role=role, index=index, prompt=f"a {role}", seed=index,
+                            files={"png": FileRef(rel, sha)}))
+    write_manifest(folder, make_manifest(batch, {role: len(plates)}, plates))
+    return folder
+
+
+def plate_ids(images: Mapping[str, Any], *, batch: str = "b", role: str = "extra") -> dict[str, str]:
+    """Name given to :func:`make_image_batch` -> the plate id it got."""
+    return {name: f"{batch}_{role}_{index:04d}" for index, name in enumerate(images)}
+
+
+def astronaut() -> "np.ndarray":
+    """scikit-image's astronaut photo (Eileen Collins), 512x512 RGB."""
+    from skimage.data import astronaut as load
+
+    return load()
+
+
+def grace_hopper() -> "np.ndarray":
+    """matplotlib's sample portrait of Grace Hopper, 512x600 RGB."""
+    import matplotlib.cbook
+    import numpy as np
+
+    with matplotlib.cbook.get_sample_data("grace_hopper.jpg") as handle:
+        return np.asarray(Image.open(handle).convert("RGB"))
+
+
+def resized(image: "np.ndarray", width: int) -> "np.ndarray":
+    """The image scaled to ``width`` pixels wide (Lanczos), aspect kept."""
+    import numpy as np
+
+    height = round(image.shape[0] * width / image.shape[1])
+    return np.asarray(Image.fromarray(image).resize((width, height), Image.LANCZOS))
+
+
+def _srgb_to_linear(values: "np.ndarray") -> "np.ndarray":
+    import numpy as np
+
+    v = values / 255.0
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def _linear_to_srgb(values: "np.ndarray") -> "np.ndarray":
+    import numpy as np
+
+    v = np.clip(values, 0.0, 1.0)
+    encoded = np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
+    return np.round(encoded * 255.0).astype(np.uint8)
+
+
+def retone_skin(rgb: "np.ndarray", landmarks: Sequence[Sequence[float]], swatch: str) -> "np.ndarray":
+    """Re-tone a photo's facial skin to a swatch colour, keeping its shading.
+
+    Skin is the part of an ellipse around the face whose colour lies within 25 ΔE of the cheeks' median.
+    In linear light each skin pixel becomes ``swatch * shading``, where shading is the pixel's luminance
+    over the 95th percentile of skin luminance: where the light falls fully the skin shows the swatch,
+    elsewhere it is shaded as before. Eyes, brows, lips and hair keep their colours.
+    """
+    import numpy as np
+
+    from castgate.audit.skin_tone import face_frame, patch_pixels, srgb_to_lab
+
+    origin, unit_x, unit_y, distance = face_frame(landmarks)
+    height, width = rgb.shape[:2]
+    rows, cols = np.mgrid[0:height, 0:width]
+    rel = np.stack([cols + 0.5 - origin[0], rows + 0.5 - origin[1]], axis=-1) / distance
+    fx, fy = rel @ unit_x, rel @ unit_y
+    ellipse = (fx / 1.15) ** 2 + ((fy - 0.35) / 1.45) ** 2 <= 1.0
+    cheeks = [rgb[r, c] for name, (r, c, _) in patch_pixels((height, width), landmarks).items() if "cheek" in name]
+    reference = np.median(srgb_to_lab(np.concatenate(cheeks)), axis=0)
+    mask = ellipse.copy()
+    mask[ellipse] = np.linalg.norm(srgb_to_lab(rgb[ellipse]) - reference, axis=-1) < 25.0
+    linear = _srgb_to_linear(rgb.astype(np.float64))
+    luminance = linear @ np.array([0.2126, 0.7152, 0.0722])
+    shading = np.clip(luminance / np.percentile(luminance[mask], 95), 0.0, 1.25)
+    code = swatch.lstrip("#")
+    target = _srgb_to_linear(np.array([int(code[i:i + 2], 16) for i in (0, 2, 4)], dtype=np.float64))
+    out = rgb.copy()
+    out[mask] = _linear_to_srgb(target[None, :] * shading[mask][:, None])
+    return out
+
+
+__all__ += ["png_bytes", "make_image_batch", "plate_ids", "astronaut", "grace_hopper", "resized", "retone_skin"]
