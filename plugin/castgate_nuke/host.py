@@ -1,0 +1,108 @@
+"""Every call the plugin makes into Nuke, in one small module.
+
+The rest of the plugin is plain Python and Qt; tests replace ``nuke`` and ``nukescripts`` with a
+recording fake (tests/plugin/fake_nuke.py) that follows the ``types-nuke`` signatures, and mypy
+checks this module against those stubs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Callable, List, Tuple
+
+import nuke
+
+PANEL_ID = "uk.castgate.panel"        # one id: Nuke restores the panel into saved layouts by it
+PANEL_TITLE = "CastGate"
+PANEL_WIDGET = "__import__('castgate_nuke.panel', fromlist=['CastgatePanel']).CastgatePanel"
+GAP_BELOW_NODES = 150
+
+
+def script_path() -> str:
+    """The open script's file path, or ``""`` while it has never been saved."""
+    name = nuke.root().name()
+    return "" if name in ("", "Root") else name
+
+
+def add_plugin_path(folder: str) -> None:
+    """Add a folder (gizmos, icons) to Nuke's plugin path."""
+    nuke.pluginAddPath(folder)
+
+
+def install_menus(open_panel: Callable[[], None], open_settings: Callable[[], None]) -> None:
+    """The CastGate menu in Nuke's menu bar and a CastGate entry in the Nodes toolbar.
+
+    Items are callables, not strings of Python.
+    """
+    menu = nuke.menu("Nuke").addMenu("CastGate")
+    menu.addCommand("Open Panel", open_panel)
+    menu.addCommand("Create Plate Node", create_plate_node)
+    menu.addSeparator()
+    menu.addCommand("Settings...", open_settings)
+    toolbar = nuke.menu("Nodes").addMenu("CastGate", icon="CastGate.png")
+    toolbar.addCommand("CastGate Panel", open_panel, icon="CastGate.png")
+    toolbar.addCommand("CastgatePlate", create_plate_node, icon="CastGate.png")
+
+
+def create_plate_node() -> None:
+    """An empty CastgatePlate gizmo, for wiring a plate by hand."""
+    nuke.createNode("CastgatePlate")
+
+
+def register_panel(open_panel: Callable[[], None]) -> None:
+    """Register the dockable panel under one id (saved layouts restore it by that id).
+
+    ``registerWidgetAsPanel`` also adds a Pane menu item that would make a new panel each time; it
+    is replaced (same name) by ``open_panel``, which raises the panel that is already open.
+    """
+    import nukescripts
+
+    nukescripts.panels.registerWidgetAsPanel(PANEL_WIDGET, PANEL_TITLE, PANEL_ID)
+    nuke.menu("Pane").addCommand(PANEL_TITLE, open_panel)
+
+
+def restore_panel() -> None:
+    """Open the registered panel in a pane (the command Nuke itself runs from the Pane menu)."""
+    import nukescripts
+
+    nukescripts.panels.restorePanel(PANEL_ID)
+
+
+def free_origin() -> Tuple[int, int]:
+    """A DAG position just below every node of the script, where an import will not overlap."""
+    nodes = nuke.allNodes()
+    if not nodes:
+        return (0, 0)
+    left = min(n.xpos() for n in nodes)
+    bottom = max(n.ypos() + n.screenHeight() for n in nodes)
+    return (left, bottom + GAP_BELOW_NODES)
+
+
+def paste_nodes(text: str, undo_name: str = "Import castgate plates") -> List[str]:
+    """Paste ``.nk`` text into the script's top level as one undo step; return the new nodes' names.
+
+    ``nuke.nodePaste`` reads a file, so the text goes through a temporary ``.nk`` file.
+    """
+    handle, path = tempfile.mkstemp(prefix="castgate_import_", suffix=".nk")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+        undo = nuke.Undo()
+        undo.begin(undo_name)
+        try:
+            with nuke.root():
+                for node in nuke.selectedNodes():
+                    node.setSelected(False)
+                nuke.nodePaste(path)
+                pasted = [node.name() for node in nuke.selectedNodes()]
+        finally:
+            undo.end()
+    finally:
+        os.unlink(path)
+    return pasted
+
+
+def message(text: str) -> None:
+    """A modal message in Nuke."""
+    nuke.message(text)
