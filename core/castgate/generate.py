@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -140,7 +141,8 @@ def generate_batch(request: Request, batch_dir: Path, *, models_root: Path | Non
     from castgate.engine import SamplingSettings, TextToImage  # JAX is imported only when generating
 
     engine = TextToImage.load(folders["dalle"], folders["vqgan"], dtype=request.sampling.dtype)
-    _prepare_output(batch_dir)
+    mine = None if shard.is_whole else {p.plate_id for p in shard_slice(plan(request), shard)}
+    _prepare_output(batch_dir, mine)
 
     target = manifest_path(batch_dir) if shard.is_whole else part_path(batch_dir, shard.index, shard.count)
     fresh = Manifest(batch=request.batch, created=utc_now(), request=request.to_record(),
@@ -206,21 +208,30 @@ def write_contact_sheets(batch_dir: Path, manifest: Manifest) -> None:
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-def _prepare_output(batch_dir: Path) -> None:
-    """Create the batch folder and prove it is writable; drop temp files an interrupted run left."""
+def _prepare_output(batch_dir: Path, plate_ids: set[str] | None = None) -> None:
+    """Create the batch folder and prove it is writable; drop temp files an interrupted run left.
+
+    A shard (``plate_ids`` = the plates it owns) drops only its own plates' temp files: other shards
+    may be writing theirs in the same folders at this very moment.
+    """
     try:
         batch_dir.mkdir(parents=True, exist_ok=True)
-        probe = batch_dir / ".castgate-write-test"
-        probe.write_bytes(b"")
-        probe.unlink()
+        handle, probe = tempfile.mkstemp(dir=batch_dir, prefix=".castgate-write-test-")  # unique per process
+        os.close(handle)
+        os.unlink(probe)
     except OSError as exc:
         raise OutputFolderError(f"cannot write to the output folder ({exc.strerror})", where=str(batch_dir),
                                 fix="Choose a folder you can write to with -o, or fix its permissions") from None
-    for sub in (plate_files.PLATES_DIR, plate_files.PROXIES_DIR, plate_files.CONTACT_DIR, "."):
+    subfolders = [plate_files.PLATES_DIR, plate_files.PROXIES_DIR]
+    if plate_ids is None:
+        subfolders += [plate_files.CONTACT_DIR, "."]
+    prefixes = None if plate_ids is None else tuple(f".{plate_id}." for plate_id in plate_ids)
+    for sub in subfolders:
         folder = batch_dir / sub
         if folder.is_dir():
             for leftover in folder.glob(".*.tmp*"):
-                leftover.unlink(missing_ok=True)
+                if prefixes is None or leftover.name.startswith(prefixes):
+                    leftover.unlink(missing_ok=True)
 
 
 def _resume_from(batch_dir: Path, target: Path, fresh: Manifest, shard: Shard) -> Manifest:
