@@ -1,0 +1,135 @@
+"""The farm job as a plain list of layers, for any farm manager (pure).
+
+A castgate farm job is five steps, each a ``castgate`` command line, each waiting for the one
+before it to succeed on every frame::
+
+    generate   frames 1-N   castgate generate REQUEST -o BATCH --shard <frame>/N   (GPU hosts)
+    merge      frame 1      castgate merge BATCH
+    audit      frame 1      castgate audit BATCH
+    gate       frame 1      castgate gate BATCH [--quota Q]     exit != 0 holds back what follows
+    publish    frame 1      the studio's --publish-cmd (optional)
+
+:func:`job_layers` builds that list; an adapter (``castgate.farm.opencue``) turns it into the farm's
+own job description, passing the farm's frame-number token (OpenCue: ``#IFRAME#``; Deadline:
+``<STARTFRAME>``).
+
+Example:
+    >>> layers = job_layers(request, Path("/shows/x/batches/b1"), FarmSettings(shards=4), "#IFRAME#")
+    >>> layers[0].command
+    "castgate generate /shows/x/req.toml -o /shows/x/batches/b1 --shard '#IFRAME#/4'"
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from castgate.errors import FarmError
+from castgate.farm.settings import CUE_NAME, DEFAULT_SHARDS, FarmSettings, LayerResources, require_valid
+from castgate.generate import plan
+from castgate.request import Request
+
+log = logging.getLogger(__name__)
+
+RENDER = "Render"   # a layer of real work
+UTIL = "Util"       # a short bookkeeping step
+
+
+@dataclass(frozen=True)
+class FarmLayer:
+    """One step of the farm job.
+
+    Attributes:
+        name: layer name (also what later layers name in ``depends_on``).
+        command: the shell command line each frame runs (the frame token already in place).
+        frames: frame range, ``"1-4"`` or ``"1"``.
+        kind: :data:`RENDER` or :data:`UTIL`.
+        depends_on: the layer whose every frame must succeed first, or None.
+        resources: what each frame asks the farm for.
+    """
+
+    name: str
+    command: str
+    frames: str
+    kind: str
+    depends_on: str | None
+    resources: LayerResources
+
+
+def shard_count(request: Request, settings: FarmSettings) -> int:
+    """Generate frames: ``settings.shards`` (default 4), never more than the plates planned."""
+    wanted = settings.shards or DEFAULT_SHARDS
+    planned = len(plan(request))
+    if wanted > planned:
+        log.info("%s: %d shard(s) asked for but only %d plate(s) planned; using %d", request.batch, wanted,
+                 planned, planned)
+    return max(1, min(wanted, planned))
+
+
+def job_name(request: Request, settings: FarmSettings) -> str:
+    """The job's name: ``settings.job_name`` or the batch name (Cuebot needs 3+ characters)."""
+    name = settings.job_name or request.batch
+    if not CUE_NAME.match(name.replace("-", "_")):
+        raise FarmError(f"job name {name!r} is too short or has characters Cuebot refuses",
+                        where="--job-name" if settings.job_name else f"{request.source}: [batch].name",
+                        fix="Give a job name of at least 3 letters, digits, '_' or '.' with --job-name")
+    return name
+
+
+def job_environment(settings: FarmSettings) -> dict[str, str]:
+    """Environment for every frame: ``CASTGATE_MODELS``, ``OCIO``, then ``settings.env``."""
+    env = {}
+    if settings.models:
+        env["CASTGATE_MODELS"] = settings.models
+    if settings.ocio:
+        env["OCIO"] = settings.ocio
+    env.update(settings.env)
+    return env
+
+
+def job_layers(request: Request, batch_dir: Path, settings: FarmSettings, frame_token: str) -> list[FarmLayer]:
+    """The farm job's layers, in dependency order.
+
+    Args:
+        request: the validated request; its ``source`` file is what farm hosts read, so it must be
+            on storage they see at the same path.
+        batch_dir: the batch folder as farm hosts see it (made absolute here).
+        settings: farm settings (checked here).
+        frame_token: the farm's frame-number token, e.g. ``"#IFRAME#"``.
+
+    Returns:
+        generate, merge, audit, gate and (with ``settings.publish_cmd``) publish.
+
+    Raises:
+        FarmError: the request has no source file, or a setting is invalid.
+    """
+    require_valid(settings)
+    if not request.source:
+        raise FarmError("the request has no file", fix="Load the request with load_request(path): "
+                                                       "farm hosts read that file")
+    request_file = str(Path(request.source).expanduser().absolute())
+    batch = str(Path(batch_dir).expanduser().absolute())
+    if request.models.root and settings.models:
+        log.warning("%s sets [models].root = %s, which wins over CASTGATE_MODELS=%s on the farm",
+                    request_file, request.models.root, settings.models)
+    castgate = shlex.split(settings.castgate)
+    shards = shard_count(request, settings)
+
+    def line(*args: str) -> str:
+        return shlex.join([*castgate, *args])
+
+    gate_args = ["gate", batch] + (["--quota", settings.quota] if settings.quota else [])
+    layers = [
+        FarmLayer("generate", line("generate", request_file, "-o", batch, "--shard", f"{frame_token}/{shards}"),
+                  f"1-{shards}" if shards > 1 else "1", RENDER, None, settings.resources("generate")),
+        FarmLayer("merge", line("merge", batch), "1", UTIL, "generate", settings.resources("merge")),
+        FarmLayer("audit", line("audit", batch), "1", RENDER, "merge", settings.resources("audit")),
+        FarmLayer("gate", line(*gate_args), "1", UTIL, "audit", settings.resources("gate")),
+    ]
+    if settings.publish_cmd:
+        publish = (settings.publish_cmd.replace("{batch}", shlex.quote(batch))
+                   .replace("{request}", shlex.quote(request_file)))
+        layers.append(FarmLayer("publish", publish, "1", UTIL, "gate", settings.resources("publish")))
+    return layers
