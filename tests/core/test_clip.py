@@ -24,16 +24,6 @@ TINY = ClipConfig(
 
 
 @pytest.fixture(scope="module")
-def clip_tiny(reference_dir: Path) -> Path:
-    return reference_dir / "clip-tiny"
-
-
-@pytest.fixture(scope="module")
-def cases(clip_tiny: Path) -> dict:
-    return json.loads((clip_tiny / "cases.json").read_text())
-
-
-@pytest.fixture(scope="module")
 def model_and_params(clip_tiny: Path):
     config = clip_inputs.read_clip_config(clip_tiny)
     return Clip(config), clip_inputs.load_clip_params(clip_tiny, config)
@@ -90,17 +80,17 @@ def test_init_and_apply_give_documented_shapes():
     "text_last_hidden_state", "vision_last_hidden_state", "text_pooled", "image_pooled",
     "text_features", "image_features", "text_embeds", "image_embeds", "logits_per_image", "logits_per_text",
 ])
-def test_matches_reference_within_tolerance(name, outputs, clip_tiny, cases):
-    expected = np.load(clip_tiny / cases["arrays"][name]["file"])
-    tolerance = cases["tolerances"][name]
+def test_matches_reference_within_tolerance(name, outputs, clip_tiny, clip_cases):
+    expected = np.load(clip_tiny / clip_cases["arrays"][name]["file"])
+    tolerance = clip_cases["tolerances"][name]
     actual = np.asarray(outputs[name])
     assert actual.shape == expected.shape
     np.testing.assert_allclose(actual, expected, atol=tolerance["atol"], rtol=tolerance.get("rtol", 0.0))
 
 
-def test_logit_scale_comes_from_weights_not_config(model_and_params, cases):
+def test_logit_scale_comes_from_weights_not_config(model_and_params, clip_cases):
     _, params = model_and_params
-    assert float(params["logit_scale"]) == pytest.approx(cases["logit_scale"])
+    assert float(params["logit_scale"]) == pytest.approx(clip_cases["logit_scale"])
     assert float(np.exp(params["logit_scale"])) == pytest.approx(100.0, rel=1e-6)
 
 

@@ -15,16 +15,6 @@ from castgate.errors import ModelFolderError, UnsupportedModelError
 
 
 @pytest.fixture(scope="module")
-def clip_tiny(reference_dir: Path) -> Path:
-    return reference_dir / "clip-tiny"
-
-
-@pytest.fixture(scope="module")
-def cases(clip_tiny: Path) -> dict:
-    return json.loads((clip_tiny / "cases.json").read_text())
-
-
-@pytest.fixture(scope="module")
 def tokenizer(clip_tiny: Path) -> clip_inputs.ClipTokenizer:
     return clip_inputs.load_tokenizer(clip_tiny, 16)
 
@@ -46,27 +36,27 @@ def folder_copy(clip_tiny: Path, tmp_path: Path) -> Path:
 
 # --------------------------------------------------------------------------------------- tokens
 
-def test_token_ids_and_mask_are_exact(tokenizer, clip_tiny, cases):
-    ids, mask = tokenizer.tokenize([prompt["text"] for prompt in cases["prompts"]])
+def test_token_ids_and_mask_are_exact(tokenizer, clip_tiny, clip_cases):
+    ids, mask = tokenizer.tokenize([prompt["text"] for prompt in clip_cases["prompts"]])
     assert ids.dtype == np.int32 and mask.dtype == np.int32
     np.testing.assert_array_equal(ids, np.load(clip_tiny / "input_ids.npy"))
     np.testing.assert_array_equal(mask, np.load(clip_tiny / "attention_mask.npy"))
 
 
-def test_truncation_keeps_end_of_text_and_padding_is_end_of_text(tokenizer, cases):
-    end = cases["special_tokens"]["eos"]["id"]
-    long_prompt = next(p for p in cases["prompts"] if p["truncated"])
-    short_prompt = min(cases["prompts"], key=lambda p: p["untruncated_length"])
+def test_truncation_keeps_end_of_text_and_padding_is_end_of_text(tokenizer, clip_cases):
+    end = clip_cases["special_tokens"]["eos"]["id"]
+    long_prompt = next(p for p in clip_cases["prompts"] if p["truncated"])
+    short_prompt = min(clip_cases["prompts"], key=lambda p: p["untruncated_length"])
     ids, mask = tokenizer.tokenize([long_prompt["text"], short_prompt["text"]])
-    assert ids[0, 0] == cases["special_tokens"]["bos"]["id"] and ids[0, -1] == end and mask[0].all()
+    assert ids[0, 0] == clip_cases["special_tokens"]["bos"]["id"] and ids[0, -1] == end and mask[0].all()
     length = short_prompt["untruncated_length"]
     assert (ids[1, length - 1:] == end).all() and mask[1].sum() == length
 
 
-def test_tokenizer_loads_from_vocab_and_merges_alone(clip_tiny, tmp_path, tokenizer, cases):
+def test_tokenizer_loads_from_vocab_and_merges_alone(clip_tiny, tmp_path, tokenizer, clip_cases):
     for name in ("vocab.json", "merges.txt"):
         shutil.copy(clip_tiny / name, tmp_path / name)
-    prompts = [prompt["text"] for prompt in cases["prompts"]]
+    prompts = [prompt["text"] for prompt in clip_cases["prompts"]]
     bare_ids, _ = clip_inputs.load_tokenizer(tmp_path, 16).tokenize(prompts)
     np.testing.assert_array_equal(bare_ids, tokenizer.tokenize(prompts)[0])
 
@@ -78,19 +68,19 @@ def test_tokenizer_without_files_names_them(tmp_path):
 
 # --------------------------------------------------------------------------------------- images
 
-def _reference_images(clip_tiny: Path, cases: dict) -> list[Image.Image]:
-    return [Image.open(clip_tiny / image["file"]) for image in cases["images"]]
+def _reference_images(clip_tiny: Path, clip_cases: dict) -> list[Image.Image]:
+    return [Image.open(clip_tiny / image["file"]) for image in clip_cases["images"]]
 
 
-def test_pixel_values_match_reference(clip_tiny, cases, settings):
-    pixels = clip_inputs.preprocess_images(_reference_images(clip_tiny, cases), settings)
+def test_pixel_values_match_reference(clip_tiny, clip_cases, settings):
+    pixels = clip_inputs.preprocess_images(_reference_images(clip_tiny, clip_cases), settings)
     expected = np.load(clip_tiny / "pixel_values.npy")
     assert pixels.dtype == np.float32
     np.testing.assert_allclose(pixels.transpose(0, 3, 1, 2), expected, atol=1e-5, rtol=0)
 
 
-def test_arrays_uint8_and_float_give_the_same_pixels_as_pil(clip_tiny, cases, settings):
-    images = _reference_images(clip_tiny, cases)
+def test_arrays_uint8_and_float_give_the_same_pixels_as_pil(clip_tiny, clip_cases, settings):
+    images = _reference_images(clip_tiny, clip_cases)
     from_pil = clip_inputs.preprocess_images(images, settings)
     as_uint8 = [np.asarray(image.convert("RGB")) for image in images]
     np.testing.assert_array_equal(clip_inputs.preprocess_images(as_uint8, settings), from_pil)
@@ -99,8 +89,8 @@ def test_arrays_uint8_and_float_give_the_same_pixels_as_pil(clip_tiny, cases, se
 
 
 @pytest.mark.parametrize("index", range(4))
-def test_resize_geometry_matches_reference(cases, index):
-    image = cases["images"][index]
+def test_resize_geometry_matches_reference(clip_cases, index):
+    image = clip_cases["images"][index]
     assert clip_inputs._resized_size(image["width"], image["height"], 32) == (
         image["resized_width"], image["resized_height"])
 
@@ -136,7 +126,7 @@ def test_legacy_integer_preprocessor_config_reads_like_the_dict_form(clip_tiny):
     assert legacy.do_rescale and legacy.do_convert_rgb and legacy.rescale_factor == pytest.approx(1 / 255)
 
 
-def test_legacy_form_in_a_folder_gives_identical_pixels(folder_copy, clip_tiny, cases, settings):
+def test_legacy_form_in_a_folder_gives_identical_pixels(folder_copy, clip_tiny, clip_cases, settings):
     raw = json.loads((folder_copy / "preprocessor_config.json").read_text())
     raw.update(size=32, crop_size=32)
     for key in ("do_convert_rgb", "do_rescale", "rescale_factor"):
@@ -144,7 +134,7 @@ def test_legacy_form_in_a_folder_gives_identical_pixels(folder_copy, clip_tiny, 
     (folder_copy / "preprocessor_config.json").write_text(json.dumps(raw))
     legacy = clip_inputs.read_image_settings(folder_copy)
     assert legacy == settings
-    images = _reference_images(clip_tiny, cases)
+    images = _reference_images(clip_tiny, clip_cases)
     np.testing.assert_array_equal(clip_inputs.preprocess_images(images, legacy),
                                   clip_inputs.preprocess_images(images, settings))
 

@@ -20,28 +20,18 @@ PAIRS = [0, 3, 2, 5]
 
 
 @pytest.fixture(scope="module")
-def clip_tiny(reference_dir: Path) -> Path:
-    return reference_dir / "clip-tiny"
-
-
-@pytest.fixture(scope="module")
-def cases(clip_tiny: Path) -> dict:
-    return json.loads((clip_tiny / "cases.json").read_text())
-
-
-@pytest.fixture(scope="module")
 def scorer(clip_tiny: Path) -> ClipScorer:
     return ClipScorer.load(clip_tiny)
 
 
 @pytest.fixture(scope="module")
-def images(clip_tiny: Path, cases: dict) -> list[np.ndarray]:
-    return [np.asarray(Image.open(clip_tiny / image["file"]).convert("RGB")) for image in cases["images"]]
+def images(clip_tiny: Path, clip_cases: dict) -> list[np.ndarray]:
+    return [np.asarray(Image.open(clip_tiny / image["file"]).convert("RGB")) for image in clip_cases["images"]]
 
 
 @pytest.fixture(scope="module")
-def prompts(cases: dict) -> list[str]:
-    return [cases["prompts"][p]["text"] for p in PAIRS]
+def prompts(clip_cases: dict) -> list[str]:
+    return [clip_cases["prompts"][p]["text"] for p in PAIRS]
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +76,9 @@ def test_progress_is_reported_per_batch(scorer, images, prompts):
     assert calls == [(2, 3), (3, 3)]
 
 
-def test_identity_and_logit_scale(scorer, clip_tiny, cases):
+def test_identity_and_logit_scale(scorer, clip_tiny, clip_cases):
     assert scorer.logit_scale == pytest.approx(100.0, rel=1e-6)
-    assert scorer.identity["files"]["flax_model.msgpack"] == cases["files_sha256"]["flax_model.msgpack"]
+    assert scorer.identity["files"]["flax_model.msgpack"] == clip_cases["files_sha256"]["flax_model.msgpack"]
     assert set(scorer.identity["files"]) == set(clip_inputs.REQUIRED_FILES + clip_inputs.OPTIONAL_FILES)
 
 
