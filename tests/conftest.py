@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -29,3 +30,52 @@ def reference_dir(fixtures_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def seed_study_csv(fixtures_dir: Path) -> Path:
     return fixtures_dir / "seed-study" / "labels.csv"
+
+
+# -- model folders (DalleBart / VQGAN, castgate issue 3) ----------------------------------------------
+
+@pytest.fixture(scope="session")
+def dallebart_tiny_dir(reference_dir: Path) -> Path:
+    """The tiny reference DalleBart checkpoint (read-only)."""
+    return reference_dir / "dallebart-tiny"
+
+
+@pytest.fixture(scope="session")
+def vqgan_tiny_dir(reference_dir: Path) -> Path:
+    """The tiny reference VQGAN checkpoint (read-only)."""
+    return reference_dir / "vqgan-tiny"
+
+
+@pytest.fixture
+def copy_model_folder(tmp_path: Path):
+    """Copy a model folder into tmp_path with writable files, for tests that break it on purpose."""
+    import shutil
+    import stat
+
+    def copy(source: Path, name: str | None = None) -> Path:
+        target = tmp_path / (name or Path(source).name)
+        shutil.copytree(source, target)
+        for path in [target, *target.rglob("*")]:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+        return target
+
+    return copy
+
+
+@pytest.fixture(scope="session")
+def demo_model_dirs(tmp_path_factory) -> tuple[Path, Path]:
+    """castgate's random-weight demo checkpoints, written once per test session."""
+    from castgate.demo_models import ensure_demo_models
+
+    return ensure_demo_models(tmp_path_factory.mktemp("demo-models"))
+
+
+@pytest.fixture(scope="session")
+def clip_tiny(reference_dir: Path) -> Path:
+    """The tiny CLIP checkpoint in the published layout, with the reference outputs beside it."""
+    return reference_dir / "clip-tiny"
+
+
+@pytest.fixture(scope="session")
+def clip_cases(clip_tiny: Path) -> dict:
+    return json.loads((clip_tiny / "cases.json").read_text())
