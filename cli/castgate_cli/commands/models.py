@@ -1,0 +1,31 @@
+"""``castgate models``: inspect model folders (``verify``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from castgate_cli.output import EXIT_INPUT_ERROR, emit, json_option
+
+
+@click.group()
+def models() -> None:
+    """Inspect DALL-E mini/mega, VQGAN and CLIP model folders."""
+
+
+@models.command()
+@click.argument("folder", type=click.Path(path_type=Path))
+@json_option
+@click.pass_context
+def verify(ctx: click.Context, folder: Path, as_json: bool) -> None:
+    """Check FOLDER as loading would: kind, config, files with SHA-256, problems.
+
+    Exits 0 when the folder is usable, 2 when a file is missing or a problem is found.
+    """
+    from castgate.engine import describe_verification, verify_model_folder
+
+    report = verify_model_folder(folder)
+    emit(report, describe_verification(report), as_json)
+    if not report["ok"]:
+        ctx.exit(EXIT_INPUT_ERROR)

@@ -1,0 +1,58 @@
+"""``castgate models verify``: exit codes, text and --json."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from castgate_cli.main import cli
+
+
+def _run(*args: str):
+    return CliRunner().invoke(cli, ["models", *args])
+
+
+def test_help_of_group_and_command():
+    assert _run("--help").exit_code == 0
+    result = _run("verify", "--help")
+    assert result.exit_code == 0 and "FOLDER" in result.output
+
+
+def test_verify_a_good_folder_exits_0(dallebart_tiny_dir):
+    result = _run("verify", str(dallebart_tiny_dir))
+    assert result.exit_code == 0, result.output
+    assert "dallebart (OK)" in result.output and "flax_model.msgpack" in result.output
+
+
+def test_verify_json(vqgan_tiny_dir):
+    result = _run("verify", str(vqgan_tiny_dir), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["kind"] == "vqgan" and report["ok"] is True
+    assert {row["name"] for row in report["files"]} >= {"config.json", "flax_model.msgpack"}
+
+
+def test_verify_missing_file_exits_2_naming_it(copy_model_folder, vqgan_tiny_dir):
+    folder = copy_model_folder(vqgan_tiny_dir)
+    (folder / "flax_model.msgpack").unlink()
+    result = _run("verify", str(folder), "--json")
+    assert result.exit_code == 2
+    error = json.loads(result.output)
+    assert error["type"] == "ModelFolderError" and "missing flax_model.msgpack" in error["error"]
+
+
+def test_verify_shape_mismatch_exits_2_and_lists_the_problem(copy_model_folder, dallebart_tiny_dir):
+    folder = copy_model_folder(dallebart_tiny_dir)
+    raw = json.loads((folder / "config.json").read_text())
+    raw["encoder_vocab_size"] = 700
+    (folder / "config.json").write_text(json.dumps(raw))
+    result = _run("verify", str(folder))
+    assert result.exit_code == 2
+    assert "model/encoder/embed_tokens/embedding has shape (600, 32)" in result.output
+    assert "(700, 32)" in result.output
+
+
+def test_verify_missing_folder_exits_2():
+    result = _run("verify", "/nonexistent/castgate-models")
+    assert result.exit_code == 2 and "not found" in result.output
