@@ -1,0 +1,98 @@
+"""``castgate audit``: label every plate of a batch (or one image) for gender presentation and skin tone.
+
+Exit codes: 0 audited (plates that could not be read carry an error and undetermined labels; the gate
+blocks on them), 2 usage or input error (not a batch, bad settings).
+
+Example:
+    $ castgate audit batches/office_a --json
+    $ castgate audit batches/office_a --force --gender-threshold 0.8
+    $ castgate audit some_photo.png            # one image, nothing written
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from castgate_cli.output import emit, json_option, progress
+
+ATTRIBUTE_ORDER = ("gender", "skin_group", "fitzpatrick", "monk")
+
+
+@click.command()
+@click.argument("target", metavar="BATCH", type=click.Path(path_type=Path, exists=True))
+@click.option("--force", is_flag=True, help="Audit every plate again, even those already audited from the "
+                                            "same PNG with the same settings.")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Processes to audit with [default: every core].")
+@click.option("--gender-threshold", type=click.FloatRange(0, 1), metavar="P",
+              help="Gender confidence below which the label is undetermined [default 0.70, or as last audited].")
+@click.option("--skin-threshold", "skin_group_threshold", type=click.FloatRange(0, 1), metavar="P",
+              help="skin_group confidence below which it is undetermined [default 0.60, or as last audited].")
+@click.option("--fitzpatrick-table", type=click.Choice(["kinyanjui2019", "chardon1991"]),
+              help="ITA -> Fitzpatrick table [default kinyanjui2019, or as last audited]; see docs/audit.md.")
+@click.option("--min-face", "min_face_px", type=click.IntRange(min=8), metavar="PX",
+              help="Faces narrower than this are too small to read [default 32].")
+@click.option("--flip/--no-flip", "flip", default=None,
+              help="Average the gender classifier over the image and its mirror image (about 15 % slower) "
+                   "[default: off, or as last audited].")
+@json_option
+def audit(target: Path, force: bool, workers: int | None, gender_threshold: float | None,
+          skin_group_threshold: float | None, fitzpatrick_table: str | None, min_face_px: int | None,
+          flip: bool | None, as_json: bool) -> None:
+    """Label the plates of BATCH: perceived gender presentation and skin tone (ITA, Fitzpatrick, Monk).
+
+    Only plates whose PNG changed since their last audit (or that were audited with other settings)
+    are audited, unless --force. Plates with no readable face (none, several, too small or smeared)
+    are labelled undetermined with the reason, never forced into a class. Given an image file instead
+    of a batch folder, prints that image's labels and writes nothing.
+    """
+    from castgate.audit.batch import audit_batch, stored_settings
+    from castgate.audit.settings import AuditSettings
+    from castgate.manifest import read_manifest
+
+    changes = {"gender_threshold": gender_threshold, "skin_group_threshold": skin_group_threshold,
+               "fitzpatrick_table": fitzpatrick_table, "min_face_px": min_face_px,
+               "gender_flip_average": flip}
+    if target.is_file():
+        _audit_one(target, AuditSettings().replace(**changes), as_json)
+        return
+    settings = stored_settings(read_manifest(target)).replace(**changes)
+    with progress("audit", as_json, "Auditing plates") as on_progress:
+        summary = audit_batch(target, force=force, workers=workers, on_progress=on_progress, settings=settings)
+    emit(summary.to_dict(), _summary_text(summary), as_json)
+
+
+def _summary_text(summary) -> str:
+    lines = [f"{summary.batch}: audited {summary.audited_count} plate(s), {summary.skipped_count} already "
+             f"up to date ({summary.workers} worker(s), {summary.seconds:.1f} s)"]
+    if summary.audited_count:
+        undetermined = ", ".join(f"{a} {summary.undetermined.get(a, 0)}" for a in ATTRIBUTE_ORDER)
+        lines.append(f"  undetermined among them: {undetermined}")
+    for plate_id, error in summary.errors.items():
+        lines.append(f"  error {plate_id}: {error}")
+    for plate_id, error in summary.failed.items():
+        lines.append(f"  not audited {plate_id}: {error}")
+    return "\n".join(lines)
+
+
+def _audit_one(path: Path, settings, as_json: bool) -> None:
+    from castgate.audit.image import audit_image
+
+    result = audit_image(path, settings)
+    data = {"image": str(path), "error": result.error, "face": result.face, "notes": list(result.notes),
+            "labels": {a: {"value": label.value, "confidence": label.confidence, "reason": label.reason,
+                           "method": label.method, "model": label.model, "version": label.version,
+                           "details": dict(label.details)}
+                       for a, label in result.labels.items()}}
+    lines = [f"{path}:" + (f" error: {result.error}" if result.error else "")]
+    for attribute in ATTRIBUTE_ORDER:
+        label = result.labels[attribute]
+        confidence = "" if label.confidence is None else f" ({label.confidence:.2f})"
+        why = f" - {label.reason}" if label.reason else ""
+        lines.append(f"  {attribute:12s} {label.value}{confidence}{why}")
+    ita = result.labels["fitzpatrick"].details.get("ita")
+    if ita is not None:
+        lines.append(f"  ITA {ita:.1f}°, L*a*b* {result.labels['fitzpatrick'].details.get('lab')}")
+    emit(data, "\n".join(lines), as_json)

@@ -1,0 +1,119 @@
+"""Faces: found on real photos; none, several, small, smeared or implausible faces are undetermined."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from batch_factory import astronaut, grace_hopper, resized
+from castgate.audit.faces import REASONS, Face, FaceDetector, face_sharpness, select_face
+from castgate.audit.image import audit_image, shared_models
+from castgate.audit.settings import AuditSettings
+from castgate.manifest import ATTRIBUTES
+
+SETTINGS = AuditSettings()
+# A plausible frontal face: box 100 px, eyes 44 px apart, nose 32 px below them.
+GOOD = Face(box=(50, 50, 149, 149), score=1.2,
+            landmarks=((132.0, 95.0), (112.0, 95.0), (68.0, 95.0), (88.0, 95.0), (100.0, 127.0)))
+
+
+@pytest.fixture(scope="module")
+def detector() -> FaceDetector:
+    return shared_models().detector
+
+
+def test_one_face_in_each_full_size_photo(detector):
+    for image, eyes_near in ((astronaut(), (225, 103)), (grace_hopper(), (265, 192))):
+        faces = detector.detect(image, SETTINGS)
+        choice = select_face(faces, image, SETTINGS)
+        assert choice.face is not None, choice.reason
+        left, top, right, bottom = choice.face.box
+        assert left < eyes_near[0] < right and top < eyes_near[1] < bottom
+        assert len(choice.face.landmarks) == 5 and choice.face.score > 1.0
+
+
+def test_astronaut_suit_patch_is_not_a_second_face(detector):
+    """At full size dlib also scores the mission patch (about 0.1): below the threshold, not a face."""
+    image = astronaut()
+    choice = select_face(detector.detect(image, SETTINGS), image, SETTINGS)
+    assert choice.face is not None and len(choice.faces) == 1
+
+
+def test_no_face_in_a_plain_image():
+    result = audit_image(np.full((256, 256, 3), (90, 120, 150), np.uint8), SETTINGS)
+    assert result.error is None
+    for attribute in ATTRIBUTES:
+        label = result.labels[attribute]
+        assert label.value == "undetermined" and label.reason == REASONS["no_face"]
+        assert label.details["code"] == "no_face"
+
+
+def test_two_prominent_faces_are_undetermined(detector):
+    first = resized(astronaut()[40:220, 130:310], 128)
+    second = resized(grace_hopper()[100:360, 140:400], 128)
+    canvas = np.full((200, 300, 3), 200, np.uint8)
+    canvas[36:164, 10:138] = first
+    canvas[36:164, 160:288] = second
+    result = audit_image(canvas, SETTINGS)
+    assert result.labels["gender"].value == "undetermined"
+    assert result.labels["gender"].details["code"] == "multiple_faces"
+    assert result.labels["gender"].details["face_count"] == 2
+
+
+def test_small_background_face_does_not_block_the_main_one():
+    big, small = GOOD, Face(box=(200, 10, 229, 39), score=0.9, landmarks=GOOD.landmarks)
+    image = np.asarray(Image.fromarray(resized(astronaut(), 256)).resize((260, 260)))
+    choice = select_face([big, small], image, SETTINGS)
+    assert choice.face == big
+
+
+def test_face_too_small_is_undetermined(detector):
+    image = resized(astronaut(), 256)  # face about 44 px wide
+    result = audit_image(image, AuditSettings(min_face_px=60))
+    label = result.labels["skin_group"]
+    assert label.value == "undetermined" and label.details["code"] == "face_too_small"
+    assert "44 px" in label.details["explanation"] or "45 px" in label.details["explanation"]
+
+
+def test_smeared_face_is_undetermined(detector):
+    image = np.asarray(Image.fromarray(resized(grace_hopper(), 256)).filter(ImageFilter.GaussianBlur(5)))
+    result = audit_image(image, SETTINGS)
+    assert result.labels["gender"].value == "undetermined"
+    assert result.labels["gender"].details["code"] in ("face_smeared", "weak_detection")
+    assert face_sharpness(image, (79, 68, 187, 175)) < SETTINGS.min_sharpness
+
+
+def test_sharpness_rule_and_weak_detections_on_known_faces():
+    sharp = resized(astronaut(), 256)
+    flat = np.full((200, 200, 3), 128, np.uint8)
+    assert select_face([GOOD], flat, SETTINGS).code == "face_smeared"
+    weak = Face(GOOD.box, 0.1, GOOD.landmarks)
+    assert select_face([weak], sharp, SETTINGS).code == "weak_detection"
+    assert select_face([], sharp, SETTINGS).code == "no_face"
+
+
+def test_implausible_landmarks_are_undetermined():
+    image = np.asarray(Image.fromarray(resized(astronaut(), 256)).resize((200, 200)))
+    nose_above = Face(GOOD.box, 1.2, GOOD.landmarks[:4] + ((100.0, 60.0),))
+    eyes_together = Face(GOOD.box, 1.2, ((101.0, 95.0), (100.0, 95.0), (99.0, 95.0), (100.0, 95.0),
+                                         (100.0, 127.0)))
+    for face in (nose_above, eyes_together):
+        choice = select_face([face], image, SETTINGS)
+        assert choice.face is None and choice.code == "implausible_landmarks", choice.explanation
+
+
+def test_underexposed_face_is_found_by_the_equalised_second_pass(detector):
+    image = np.round(10 + resized(astronaut(), 256) * 0.06).astype(np.uint8)
+    faces = detector.detect(image, SETTINGS)
+    choice = select_face(faces, image, SETTINGS)
+    assert choice.face is not None and choice.face.source == "clahe"
+
+
+def test_second_pass_trigger_dim_images():
+    from castgate.audit.faces import is_dim
+
+    photo = resized(astronaut(), 256)
+    assert not is_dim(photo)
+    assert is_dim(np.round(10 + photo * 0.06).astype(np.uint8))
+    assert is_dim(np.full((64, 64, 3), 128, np.uint8))          # flat
