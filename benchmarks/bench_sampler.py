@@ -18,7 +18,7 @@ compilation. Usage::
 
     python benchmarks/bench_sampler.py                        # tiny + mini, batch 4, float32 (~10 min)
     python benchmarks/bench_sampler.py --arch mini --batch 1,4 --dtype float32,bfloat16 --repeat 2
-    python benchmarks/bench_sampler.py --arch mega --batch 1 --no-min-dalle --no-vqgan
+    python benchmarks/bench_sampler.py --arch mega --batch 1 --steps 16 --no-min-dalle --no-vqgan  # ~11 GB
     python benchmarks/bench_sampler.py --arch tiny --steps 32 --no-vqgan   # quick smoke run
 """
 
@@ -59,11 +59,16 @@ def dalle_config(arch: str, steps: int):
                            eos_token=image_vocab + 1)
 
 
-def random_params(shapes: dict, seed: int = 0) -> dict:
+def random_params(shapes: dict, seed: int = 0, dtype: str = "float32") -> dict:
+    """Random weights placed on the device leaf by leaf (mega does not fit twice in 24 GB)."""
+    import jax
+    import jax.numpy as jnp
+
     from castgate.checkpoints import unflatten
 
     rng = np.random.default_rng(seed)
-    return unflatten({path: rng.standard_normal(shape, dtype=np.float32) * 0.02
+    return unflatten({path: jax.device_put((rng.standard_normal(shape, dtype=np.float32) * 0.02)
+                                           .astype(jnp.dtype(dtype)))
                       for path, shape in sorted(shapes.items())})
 
 
@@ -113,14 +118,12 @@ def castgate_contender(config, params, dtype: str, batch: int, vqgan) -> Contend
 
 
 def castgate_vqgan():
-    import jax
-
     from castgate import checkpoints
     from castgate.engine import compiled_image_decoder
     from castgate.models.vqgan import VQGanConfig
 
     config = VQGanConfig()
-    params = jax.device_put(random_params(checkpoints.vqgan_module_shapes(config), seed=1))
+    params = random_params(checkpoints.vqgan_module_shapes(config), seed=1)
     return compiled_image_decoder(config, 1), params
 
 
@@ -211,16 +214,11 @@ def table(rows: list[dict]) -> str:
 
 
 def bench_architecture(arch: str, args, vqgan) -> list[dict]:
-    import jax
-
     from castgate import checkpoints
-    from castgate.engine import _cast
 
     config = dalle_config(arch, args.steps)
-    host_params = random_params(checkpoints.dallebart_module_shapes(config))
-    params = {dtype: jax.device_put(_cast(host_params, dtype) if dtype != "float32" else host_params)
-              for dtype in args.dtype.split(",")}
-    del host_params
+    shapes = checkpoints.dallebart_module_shapes(config)
+    params = {dtype: random_params(shapes, dtype=dtype) for dtype in args.dtype.split(",")}
     models = None if args.no_min_dalle else min_dalle_models(arch, vqgan is not None)
     rows = []
     for batch in [int(b) for b in args.batch.split(",")]:
