@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from castgate.errors import ModelFolderError
+from castgate.errors import ModelFolderError, UnsupportedModelError
+
+if TYPE_CHECKING:
+    from castgate.models.dalle_bart import DalleBartConfig
+    from castgate.models.vqgan import VQGanConfig
 
 _CHUNK = 1 << 20
 
@@ -43,17 +49,17 @@ def require_files(folder: Path, names: list[str], *, what: str) -> None:
         )
 
 
-def read_config(folder: Path) -> dict[str, Any]:
-    """Read ``config.json`` from a model folder, with a clear error if it is malformed."""
-    path = Path(folder) / "config.json"
+def read_config(folder: Path, name: str = "config.json") -> dict[str, Any]:
+    """Read a JSON config file (``config.json`` by default) from a model folder, with a clear error."""
+    path = Path(folder) / name
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ModelFolderError("config.json is missing", where=str(folder),
-                               fix="Copy config.json from the published checkpoint") from None
+        raise ModelFolderError(f"{name} is missing", where=str(folder),
+                               fix=f"Copy {name} from the published checkpoint") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFolderError(f"config.json is not valid JSON ({exc})", where=str(path),
-                               fix="Copy config.json again from the published checkpoint") from None
+        raise ModelFolderError(f"{name} is not valid JSON ({exc})", where=str(path),
+                               fix=f"Copy {name} again from the published checkpoint") from None
 
 
 def read_msgpack(path: Path) -> dict[str, Any]:
@@ -121,10 +127,7 @@ def folder_identity(folder: Path, names: list[str]) -> dict[str, Any]:
 # (``FlaxBartAttention_1`` -> ``cross_attention``) and the scanned layer stack split per layer.
 # --------------------------------------------------------------------------------------------------
 
-import logging  # noqa: E402  (kept with the section that uses it)
-import re  # noqa: E402
 
-from castgate.errors import UnsupportedModelError  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -327,16 +326,8 @@ def image_settings_from_dict(raw: dict[str, Any], *, where: str = "preprocessor_
 
 def read_image_settings(folder: Path) -> ImageSettings:
     """Read ``preprocessor_config.json`` of a CLIP folder (see :func:`image_settings_from_dict`)."""
-    path = Path(folder) / "preprocessor_config.json"
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ModelFolderError("preprocessor_config.json is missing", where=str(folder),
-                               fix="Copy preprocessor_config.json from the published checkpoint") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelFolderError(f"preprocessor_config.json is not valid JSON ({exc})", where=str(path),
-                               fix="Copy preprocessor_config.json again from the published checkpoint") from None
-    return image_settings_from_dict(raw, where=str(path))
+    raw = checkpoints.read_config(folder, "preprocessor_config.json")
+    return image_settings_from_dict(raw, where=str(Path(folder) / "preprocessor_config.json"))
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

@@ -403,11 +403,12 @@ def verify_model_folder(path: Path) -> dict[str, Any]:
     elif kind == "vqgan":
         checkpoints.require_files(folder, checkpoints.VQGAN_FILES, what="VQGAN")
         try:
-            config = checkpoints.vqgan_config_from_dict(raw, str(folder / "config.json"))
-            summary = {"codes": config.code_count, "downsample_factor": config.downsample_factor,
-                       "channels": config.channel_count, "channel_multipliers": list(config.channel_multipliers),
-                       "code_width": config.code_width}
-            checkpoints.check_vqgan_weights(folder, config)
+            vq_config = checkpoints.vqgan_config_from_dict(raw, str(folder / "config.json"))
+            summary = {"codes": vq_config.code_count, "downsample_factor": vq_config.downsample_factor,
+                       "channels": vq_config.channel_count,
+                       "channel_multipliers": list(vq_config.channel_multipliers),
+                       "code_width": vq_config.code_width}
+            checkpoints.check_vqgan_weights(folder, vq_config)
         except CastgateError as exc:
             problems.append(str(exc))
     elif kind == "clip":

@@ -284,7 +284,7 @@ def _matches(path: Path, sha256: str) -> bool:
 def _write_plate(batch_dir: Path, request: Request, planned: PlannedPlate, srgb: Any,
                  colour: ColourPipeline, model_hash: str) -> Plate:
     paths = plate_files.plate_paths(planned.plate_id)
-    metadata = {"batch": request.batch, "role": planned.role.id, "prompt": planned.role.prompt,
+    metadata: dict[str, str | int] = {"batch": request.batch, "role": planned.role.id, "prompt": planned.role.prompt,
                 "seed": planned.seed, "plate_id": planned.plate_id, "model_sha256": model_hash,
                 "index": planned.index}
     # Plate and proxy hold the same image: the EXR is made from the 8-bit sRGB the PNG stores (the

@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -86,7 +86,7 @@ def write_exr(path: Path, linear_rgb: np.ndarray, metadata: Mapping[str, str | i
         tmp.unlink(missing_ok=True)
 
 
-def read_exr(path: Path) -> tuple[np.ndarray, dict[str, str | int]]:
+def read_exr(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     """Read an EXR plate: (H, W, 4) float32 RGBA and its ``castgate/*`` metadata."""
     import OpenImageIO as oiio
 

@@ -159,7 +159,7 @@ def parse_request(data: dict[str, Any], *, source: str = "request.toml") -> Requ
     if problems:
         raise RequestError(problems, path=source)
     assert sampling is not None and models is not None
-    return Request(batch=name, seed=int(seed), roles=roles, sampling=sampling, models=models,
+    return Request(batch=str(name), seed=int(seed), roles=roles, sampling=sampling, models=models,
                    output_template=template, quota=quota, source=source)
 
 
