@@ -93,14 +93,18 @@ def read_label_table(path: Path) -> LabelTable:
         each with its row and line number).
     """
     path = Path(path)
+    return parse_label_table(read_csv_text(path), source=str(path))
+
+
+def read_csv_text(path: Path) -> str:
+    """The text of a CSV file (UTF-8, with or without a BOM), or :class:`LabelsFileError` saying why not."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise LabelsFileError("file not found", where=str(path), fix="Check the path of the label table") from None
+        raise LabelsFileError("file not found", where=str(path), fix="Check the path of the table") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise LabelsFileError(f"cannot read the file ({exc})", where=str(path),
                               fix="Save the table as UTF-8 CSV") from None
-    return parse_label_table(text, source=str(path))
 
 
 def parse_label_table(text: str, *, source: str = "labels.csv") -> LabelTable:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from castgate.errors import CastgateError, LabelsFileError
+from castgate.labels_table import read_csv_text
 from castgate.manifest import ATTRIBUTES, UNDETERMINED, HumanLabel, Manifest, Plate, read_manifest, \
     update_manifest, utc_now
 
@@ -402,13 +403,7 @@ def import_labels(batch_dir: Path, csv_path: Path, *, reviewer: str) -> ReviewRe
     """
     reviewer = _check_reviewer(reviewer)
     csv_path = Path(csv_path)
-    try:
-        text = csv_path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise LabelsFileError("file not found", where=str(csv_path), fix="Check the path of the table") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LabelsFileError(f"cannot read the file ({exc})", where=str(csv_path),
-                              fix="Save the table as UTF-8 CSV") from None
+    text = read_csv_text(csv_path)
     counts: dict[str, Any] = {}
 
     def change(manifest: Manifest) -> Manifest:

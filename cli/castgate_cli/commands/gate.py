@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from castgate_cli.options import group_by_option, quota_option
 from castgate_cli.output import emit, json_option, progress
 
 
@@ -21,11 +22,8 @@ from castgate_cli.output import emit, json_option, progress
 @click.argument("batch", required=False, type=click.Path(path_type=Path))
 @click.option("--labels", "labels_csv", type=click.Path(path_type=Path), metavar="CSV",
               help="Gate a label table made elsewhere (role,...,gender,skin_group,count) instead of a batch.")
-@click.option("--quota", "quota", metavar="NAME_OR_PATH",
-              help="Quota preset name or quota .toml file [default: the request's quota, else parity].")
-@click.option("--group-by", "group_by", multiple=True, metavar="COLUMN",
-              help="Label tables: pool roles by this per-role column (repeatable) "
-                   "[default: every per-role column except prompt].")
+@quota_option
+@group_by_option
 @click.option("--no-record", is_flag=True, help="Do not write the verdict into the batch's manifest.")
 @json_option
 @click.pass_context

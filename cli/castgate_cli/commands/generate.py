@@ -6,13 +6,9 @@ from pathlib import Path
 
 import click
 
+from castgate_cli.options import model_option, ocio_option
 from castgate_cli.output import emit, json_option, progress
 
-model_option = click.option("--model", "models_root", type=click.Path(path_type=Path),
-                            help="Folder holding the model folders (else the request's [models].root, "
-                                 "$CASTGATE_MODELS, or ~/.cache/castgate/models).")
-ocio_option = click.option("--ocio-config", help="OCIO config path or ocio:// URI (else $OCIO, else the "
-                                                 "built-in ACES studio config).")
 
 
 @click.command()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from castgate_cli.commands.generate import model_option
+from castgate_cli.options import model_option
 from castgate_cli.output import emit, json_option
 
 

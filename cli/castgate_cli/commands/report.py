@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from castgate_cli.options import group_by_option, quota_option
 from castgate_cli.output import emit, json_option, progress
 
 
@@ -23,11 +24,8 @@ from castgate_cli.output import emit, json_option, progress
               help="Report on a label table made elsewhere instead of a batch.")
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIR",
               help="Folder for report.html and report.json (created if missing).")
-@click.option("--quota", "quota", metavar="NAME_OR_PATH",
-              help="Quota preset name or quota .toml file [default: the request's quota, else parity].")
-@click.option("--group-by", "group_by", multiple=True, metavar="COLUMN",
-              help="Label tables: pool roles by this per-role column [default: every per-role column "
-                   "except prompt].")
+@quota_option
+@group_by_option
 @json_option
 def report(batch: Path | None, labels_csv: Path | None, out_dir: Path, quota: str | None,
            group_by: tuple[str, ...], as_json: bool) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from castgate_cli.commands.generate import model_option, ocio_option
+from castgate_cli.options import model_option, ocio_option, quota_option
 from castgate_cli.output import emit, json_option, progress
 
 
@@ -14,8 +14,7 @@ from castgate_cli.output import emit, json_option, progress
 @click.argument("request_file", metavar="REQUEST", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "batch_dir", required=True, type=click.Path(path_type=Path),
               help="Batch folder to write (rerun with the same folder to resume).")
-@click.option("--quota", metavar="NAME_OR_PATH",
-              help="Quota preset name or quota .toml file [default: the request's quota, else parity].")
+@quota_option
 @model_option
 @ocio_option
 @json_option
