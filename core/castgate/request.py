@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from castgate.balance.settings import BalanceSettings, parse_balance
 from castgate.errors import RequestError
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -78,17 +79,21 @@ class Request:
     models: Models = field(default_factory=Models)
     output_template: str = DEFAULT_TEMPLATE
     quota: str | None = None
+    balance: BalanceSettings | None = None   # the [balance] table, for `castgate balance`
     source: str | None = field(default=None, compare=False)
 
     def to_record(self) -> dict[str, Any]:
         """The request as stored in the manifest (same sections as the TOML file)."""
-        return {
+        record = {
             "batch": {"name": self.batch, "seed": self.seed, "output_template": self.output_template,
                       "quota": self.quota},
             "models": asdict(self.models),
             "sampling": asdict(self.sampling),
             "roles": [asdict(r) for r in self.roles],
         }
+        if self.balance is not None:  # only when given: older records stay exactly as they were
+            record["balance"] = self.balance.to_record()
+        return record
 
     @property
     def plate_count(self) -> int:
@@ -101,7 +106,7 @@ def plate_name(template: str, batch: str, role: str, index: int) -> str:
 
 
 # -- parsing -----------------------------------------------------------------------------------------
-_SECTIONS = {"batch", "models", "sampling", "roles"}
+_SECTIONS = {"batch", "models", "sampling", "roles", "balance"}
 _BATCH_KEYS = {"name", "seed", "output_template", "quota"}
 _ROLE_KEYS = {"id", "prompt", "count"}
 
@@ -156,11 +161,12 @@ def parse_request(data: dict[str, Any], *, source: str = "request.toml") -> Requ
         problems.extend(_sampling_problems(sampling))
 
     roles = _roles(data.get("roles"), problems)
+    balance = parse_balance(data["balance"], source=source, problems=problems) if "balance" in data else None
     if problems:
         raise RequestError(problems, path=source)
     assert sampling is not None and models is not None
     return Request(batch=str(name), seed=int(seed), roles=roles, sampling=sampling, models=models,
-                   output_template=template, quota=quota, source=source)
+                   output_template=template, quota=quota, balance=balance, source=source)
 
 
 def _roles(raw: Any, problems: list[str]) -> tuple[Role, ...]:
