@@ -15,6 +15,7 @@ The preferences file is plain JSON, e.g.::
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import shutil
@@ -24,6 +25,14 @@ from typing import Mapping, Optional
 
 ENV_EXECUTABLE = "CASTGATE_EXECUTABLE"
 PREFS_NAME = "castgate.json"
+
+
+def login_name() -> str:
+    """The user's login name (the default reviewer and override author)."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry
+        return os.environ.get("USER", os.environ.get("USERNAME", ""))
 
 
 class SettingsError(Exception):

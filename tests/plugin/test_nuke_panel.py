@@ -14,7 +14,8 @@ import pytest
 
 from castgate_nuke.batch import POOLED
 from castgate_nuke.dialogs import OverrideDialog
-from castgate_nuke.panel import CastgatePanel, default_output, request_path_for
+from castgate_nuke.panel import CastgatePanel
+from castgate_nuke.request_tab import default_output, request_path_for
 from castgate_nuke.qt import QtCore, QtGui, QtWidgets
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
@@ -51,9 +52,9 @@ def click(qtbot: Any, button: QtWidgets.QAbstractButton) -> None:
 
 
 def set_roles(panel: CastgatePanel, roles: List[tuple]) -> None:
-    panel.roles_table.setRowCount(0)
+    panel.request_tab.roles_table.setRowCount(0)
     for role in roles:
-        panel.add_role(*role)
+        panel.request_tab.add_role(*role)
 
 
 def answer_dialog(qtbot: Any, answer: Callable[[OverrideDialog], None]) -> Dict[str, Any]:
@@ -75,21 +76,21 @@ def answer_dialog(qtbot: Any, answer: Callable[[OverrideDialog], None]) -> Dict[
 
 # -- request --------------------------------------------------------------------------------------
 def test_request_defaults_come_from_the_script(qtbot: Any, script: Path, panel: CastgatePanel) -> None:
-    assert panel.name_edit.text() == "sh010_comp_v003"
-    assert panel.quota_combo.currentText() == "parity"
-    assert panel.output_edit.text() == str(script.parent / "castgate" / "sh010_comp_v003")
-    panel.name_edit.clear()
-    qtbot.keyClicks(panel.name_edit, "crowd_a")  # typing follows into the output folder...
-    assert panel.output_edit.text() == default_output(str(script), "crowd_a")
-    qtbot.keyClicks(panel.output_edit, "_mine")  # ...until the folder is edited by hand
-    qtbot.keyClicks(panel.name_edit, "2")
-    assert panel.output_edit.text() == default_output(str(script), "crowd_a") + "_mine"
+    assert panel.request_tab.name_edit.text() == "sh010_comp_v003"
+    assert panel.request_tab.quota_combo.currentText() == "parity"
+    assert panel.request_tab.output_edit.text() == str(script.parent / "castgate" / "sh010_comp_v003")
+    panel.request_tab.name_edit.clear()
+    qtbot.keyClicks(panel.request_tab.name_edit, "crowd_a")  # typing follows into the output folder...
+    assert panel.request_tab.output_edit.text() == default_output(str(script), "crowd_a")
+    qtbot.keyClicks(panel.request_tab.output_edit, "_mine")  # ...until the folder is edited by hand
+    qtbot.keyClicks(panel.request_tab.name_edit, "2")
+    assert panel.request_tab.output_edit.text() == default_output(str(script), "crowd_a") + "_mine"
 
 
 def test_invalid_requests_are_refused_with_every_problem(qtbot: Any, script: Path, panel: CastgatePanel,
                                                          fake_castgate: Dict[str, Any]) -> None:
     set_roles(panel, [("nurse 1", "a nurse", 2), ("nurse 1", "", 3)])
-    click(qtbot, panel.run_button)
+    click(qtbot, panel.request_tab.run_button)
     text = panel.status_label.text()
     assert "Role 1: id 'nurse 1'" in text and "Role 2 (nurse 1): the prompt is empty" in text
     assert fake_castgate["calls"]() == [] and panel.job is None
@@ -97,8 +98,8 @@ def test_invalid_requests_are_refused_with_every_problem(qtbot: Any, script: Pat
 
 def test_unsaved_script_needs_an_output_folder(qtbot: Any, panel: CastgatePanel,
                                                fake_castgate: Dict[str, Any]) -> None:
-    assert panel.output_edit.text() == ""
-    click(qtbot, panel.run_button)
+    assert panel.request_tab.output_edit.text() == ""
+    click(qtbot, panel.request_tab.run_button)
     assert "Save the Nuke script first" in panel.status_label.text()
 
 
@@ -106,21 +107,21 @@ def test_request_toml_round_trip_through_the_panel(script: Path, panel: Castgate
     source = tmp_path / "in.toml"
     source.write_text('[batch]\nname = "ward_b"\nseed = 99\nquota = "studio_mix"\n\n[models]\nroot = "/models"\n'
                       'demo = true\n\n[[roles]]\nid = "nurse"\nprompt = "a nurse, \\"candid\\""\ncount = 12\n')
-    assert panel.load_request(str(source))
-    assert (panel.name_edit.text(), panel.seed_spin.value(), panel.quota_combo.currentText()) == (
+    assert panel.request_tab.load_request(str(source))
+    assert (panel.request_tab.name_edit.text(), panel.request_tab.seed_spin.value(), panel.request_tab.quota_combo.currentText()) == (
         "ward_b", 99, "studio_mix")
-    assert panel.roles() == [{"id": "nurse", "prompt": 'a nurse, "candid"', "count": 12}]
+    assert panel.request_tab.roles() == [{"id": "nurse", "prompt": 'a nurse, "candid"', "count": 12}]
     out = tmp_path / "out.toml"
-    assert panel.write_request(str(out))
+    assert panel.request_tab.write_request(str(out))
     assert tomllib.loads(out.read_text()) == tomllib.loads(source.read_text())  # [models] kept as loaded
     (tmp_path / "quotas").mkdir()
     source.write_text('[batch]\nname = "ward_b"\nquota = "quotas/ward.toml"\n[[roles]]\nid = "a"\nprompt = "b"\n'
                       'count = 1\n')
-    assert panel.load_request(str(source))  # a relative quota path follows the request it came from
-    assert panel.quota_combo.currentText() == str(tmp_path / "quotas" / "ward.toml")
+    assert panel.request_tab.load_request(str(source))  # a relative quota path follows the request it came from
+    assert panel.request_tab.quota_combo.currentText() == str(tmp_path / "quotas" / "ward.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[batch]\nname = {x = 1}\n")
-    assert not panel.load_request(str(bad))
+    assert not panel.request_tab.load_request(str(bad))
     assert "inline tables" in panel.status_label.text() and "line 2" in panel.status_label.text()
 
 
@@ -129,15 +130,15 @@ def test_castgate_accepts_the_requests_the_panel_writes(script: Path, panel: Cas
 
     fresh = tmp_path / "fresh.request.toml"
     set_roles(panel, [("clerk", "an office clerk, \"candid\"", 3)])
-    assert panel.write_request(str(fresh))
+    assert panel.request_tab.write_request(str(fresh))
     request = load_request(fresh)
     assert [(r.id, r.prompt, r.count) for r in request.roles] == [("clerk", 'an office clerk, "candid"', 3)]
     demo = Path(__file__).resolve().parents[2] / "examples" / "demo" / "request.toml"
     if demo.is_file():  # a studio request loaded, edited and written back keeps its [models] and [sampling]
-        assert panel.load_request(str(demo))
-        panel.seed_spin.setValue(77)
+        assert panel.request_tab.load_request(str(demo))
+        panel.request_tab.seed_spin.setValue(77)
         edited = tmp_path / "demo.request.toml"
-        assert panel.write_request(str(edited))
+        assert panel.request_tab.write_request(str(edited))
         assert load_request(edited).models == load_request(demo).models
         assert load_request(edited).seed == 77
 
@@ -147,8 +148,8 @@ def test_run_locally_end_to_end(qtbot: Any, script: Path, panel: CastgatePanel,
                                 fake_castgate: Dict[str, Any]) -> None:
     set_roles(panel, [("clerk", "an office clerk", 4), ("guard", "a security guard", 2)])
     stages: List[str] = []
-    click(qtbot, panel.run_button)
-    assert panel.job is not None and panel.cancel_button.isEnabled() and not panel.run_button.isEnabled()
+    click(qtbot, panel.request_tab.run_button)
+    assert panel.job is not None and panel.cancel_button.isEnabled() and not panel.request_tab.run_button.isEnabled()
     panel.job.progress.connect(lambda p: stages.append(p.stage))
     wait_idle(qtbot, panel)
     output = default_output(str(script), "sh010_comp_v003")
@@ -161,9 +162,9 @@ def test_run_locally_end_to_end(qtbot: Any, script: Path, panel: CastgatePanel,
     assert {"generate", "audit"} <= set(stages)
     assert "generating 6 plates" in panel.log_view.toPlainText()  # stderr log lines reach the log
     assert panel.tabs.currentIndex() == 1 and panel.batch is not None
-    assert panel.banner.property("verdict") == panel.verdict.name
-    assert panel.thumbnails.count() == 6 and not panel.cancel_button.isEnabled()
-    scopes = {b.scope for b in panel.chart.bars()}
+    assert panel.audit_tab.banner.property("verdict") == panel.verdict.name
+    assert panel.audit_tab.thumbnails.count() == 6 and not panel.cancel_button.isEnabled()
+    scopes = {b.scope for b in panel.audit_tab.chart.bars()}
     assert scopes == {"clerk", "guard", POOLED}
 
 
@@ -171,7 +172,7 @@ def test_cancel_stops_the_command(qtbot: Any, script: Path, panel: CastgatePanel
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_CASTGATE_DELAY", "2")
     set_roles(panel, [("clerk", "an office clerk", 50)])
-    click(qtbot, panel.run_button)
+    click(qtbot, panel.request_tab.run_button)
     qtbot.waitUntil(lambda: "generate" in panel.stage_label.text(), timeout=JOB_TIMEOUT_MS)
     pid = panel.job._process.processId()
     assert pid > 0
@@ -180,34 +181,34 @@ def test_cancel_stops_the_command(qtbot: Any, script: Path, panel: CastgatePanel
     with pytest.raises(ProcessLookupError):  # the command is gone (and reaped), not left running
         os.kill(pid, 0)
     assert panel.status_label.text().startswith("Cancelled")
-    assert panel.run_button.isEnabled() and panel.batch is None
+    assert panel.request_tab.run_button.isEnabled() and panel.batch is None
 
 
 def test_generate_only_and_farm_submit(qtbot: Any, script: Path, panel: CastgatePanel,
                                        fake_castgate: Dict[str, Any]) -> None:
     set_roles(panel, [("clerk", "an office clerk", 2)])
-    click(qtbot, panel.farm_button)
+    click(qtbot, panel.request_tab.farm_button)
     wait_idle(qtbot, panel)
-    output = panel.output_edit.text()
+    output = panel.request_tab.output_edit.text()
     assert "fake-4242" in panel.status_label.text()
-    click(qtbot, panel.generate_button)
+    click(qtbot, panel.request_tab.generate_button)
     wait_idle(qtbot, panel)
     assert fake_castgate["calls"]() == [["farm", "submit", request_path_for(output), "-o", output, "--json"],
                                         ["generate", request_path_for(output), "-o", output, "--json"]]
     assert panel.batch is not None and panel.verdict is None
-    assert panel.banner.property("verdict") == "NOT GATED"
+    assert panel.audit_tab.banner.property("verdict") == "NOT GATED"
 
 
 def test_input_errors_and_a_missing_command_are_shown(qtbot: Any, script: Path, panel: CastgatePanel,
                                                       fake_castgate: Dict[str, Any],
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_CASTGATE_ERROR", "request.toml: 1 problem(s) in the request: [models] root missing")
-    click(qtbot, panel.run_button)
+    click(qtbot, panel.request_tab.run_button)
     wait_idle(qtbot, panel)
     assert "[models] root missing" in panel.status_label.text()
     monkeypatch.delenv("CASTGATE_EXECUTABLE")
     monkeypatch.setenv("PATH", "/nonexistent")
-    click(qtbot, panel.run_button)
+    click(qtbot, panel.request_tab.run_button)
     assert "CASTGATE_EXECUTABLE" in panel.status_label.text() and panel.job is None
 
 
@@ -219,32 +220,32 @@ def test_filters_and_a_label_correction(qtbot: Any, panel: CastgatePanel, make_b
     manifest["verdict"] = plate_batch.verdict_record(plate_batch.gate_result(manifest))
     plate_batch.write_manifest(folder, manifest)
     assert panel.open_batch(str(folder))
-    assert panel.thumbnails.count() == 10 and panel.banner.property("verdict") == "FAIL"
-    panel.role_filter.setCurrentIndex(panel.role_filter.findData("manager"))
-    assert panel.thumbnails.count() == 6
-    panel.role_filter.setCurrentIndex(0)
-    panel.label_filter.setCurrentIndex(panel.label_filter.findData("gender=female"))
-    assert panel.thumbnails.count() == 2 and panel.shown_label.text() == "2 of 10 plates"
-    panel.label_filter.setCurrentIndex(0)
+    assert panel.audit_tab.thumbnails.count() == 10 and panel.audit_tab.banner.property("verdict") == "FAIL"
+    panel.audit_tab.role_filter.setCurrentIndex(panel.audit_tab.role_filter.findData("manager"))
+    assert panel.audit_tab.thumbnails.count() == 6
+    panel.audit_tab.role_filter.setCurrentIndex(0)
+    panel.audit_tab.label_filter.setCurrentIndex(panel.audit_tab.label_filter.findData("gender=female"))
+    assert panel.audit_tab.thumbnails.count() == 2 and panel.audit_tab.shown_label.text() == "2 of 10 plates"
+    panel.audit_tab.label_filter.setCurrentIndex(0)
 
-    item = panel.thumbnails.item(1)  # office_a_clerk_0001: male, darker
-    rect = panel.thumbnails.visualItemRect(item)
-    qtbot.mouseClick(panel.thumbnails.viewport(), LEFT, pos=rect.center())
-    assert panel.review_combos["gender"].currentText() == "male" and panel.review_button.isEnabled()
-    panel.review_combos["gender"].setCurrentText("female")
-    panel.reviewer_edit.setText("ana")
-    click(qtbot, panel.review_button)
+    item = panel.audit_tab.thumbnails.item(1)  # office_a_clerk_0001: male, darker
+    rect = panel.audit_tab.thumbnails.visualItemRect(item)
+    qtbot.mouseClick(panel.audit_tab.thumbnails.viewport(), LEFT, pos=rect.center())
+    assert panel.audit_tab.review_combos["gender"].currentText() == "male" and panel.audit_tab.review_button.isEnabled()
+    panel.audit_tab.review_combos["gender"].setCurrentText("female")
+    panel.audit_tab.reviewer_edit.setText("ana")
+    click(qtbot, panel.audit_tab.review_button)
     wait_idle(qtbot, panel)
     assert fake_castgate["calls"]()[-1] == ["review", str(folder), "--plate", "office_a_clerk_0001",
                                             "--set", "gender=female", "--reviewer", "ana", "--json"]
     plate = plate_batch.read_manifest(folder)["plates"][1]
     assert plate["human_labels"]["gender"]["value"] == "female"
-    assert panel.verdict_stale and "Check gate" in panel.banner.text()
-    assert panel.thumbnails.currentItem().text().endswith("female / darker")
+    assert panel.verdict_stale and "Check gate" in panel.audit_tab.banner.text()
+    assert panel.audit_tab.thumbnails.currentItem().text().endswith("female / darker")
     assert panel.prefs.reviewer == "ana"
-    click(qtbot, panel.review_button)  # nothing changed now
+    click(qtbot, panel.audit_tab.review_button)  # nothing changed now
     assert "unchanged" in panel.status_label.text()
-    click(qtbot, panel.gate_button)
+    click(qtbot, panel.audit_tab.gate_button)
     wait_idle(qtbot, panel)
     assert fake_castgate["calls"]()[-1] == ["gate", str(folder), "--json"] and not panel.verdict_stale
 
@@ -256,12 +257,12 @@ def test_report_is_written_then_opened(qtbot: Any, panel: CastgatePanel, make_ba
     folder = make_batch()
     panel.open_batch(str(folder))
     panel.tabs.setCurrentIndex(1)
-    click(qtbot, panel.report_button)
+    click(qtbot, panel.audit_tab.report_button)
     wait_idle(qtbot, panel)
     report = str(folder / "report" / "report.html")
     assert fake_castgate["calls"]() == [["report", str(folder), "-o", str(folder / "report"), "--json"]]
     assert opened == [report]
-    click(qtbot, panel.report_button)  # now it exists: opened directly, no command
+    click(qtbot, panel.audit_tab.report_button)  # now it exists: opened directly, no command
     assert opened == [report, report] and len(fake_castgate["calls"]()) == 1
 
 
@@ -278,8 +279,8 @@ def test_import_of_a_passing_batch(qtbot: Any, panel: CastgatePanel, make_batch:
     folder = make_batch()
     panel.open_batch(str(folder))
     panel.tabs.setCurrentIndex(2)
-    panel.columns_spin.setValue(4)
-    click(qtbot, panel.import_button)
+    panel.import_tab.columns_spin.setValue(4)
+    click(qtbot, panel.import_tab.import_button)
     wait_idle(qtbot, panel)
     assert fake_castgate["calls"]() == [["gate", str(folder), "--json"]]  # gated again, no override
     script = pasted_script(nuke_state)
@@ -295,7 +296,7 @@ def test_import_of_a_failing_batch_needs_an_override(qtbot: Any, panel: Castgate
                                                      nuke_state: fake_nuke.State) -> None:
     folder = make_batch()
     panel.open_batch(str(folder))
-    panel.reviewer_edit.setText("ana")
+    panel.audit_tab.reviewer_edit.setText("ana")
 
     def give_reason(dialog: OverrideDialog) -> None:
         dialog.reason_edit.setPlainText("client approved this crowd on review 12")
@@ -303,7 +304,7 @@ def test_import_of_a_failing_batch_needs_an_override(qtbot: Any, panel: Castgate
         qtbot.mouseClick(dialog.import_button, LEFT)
 
     seen = answer_dialog(qtbot, give_reason)
-    click(qtbot, panel.import_button)
+    click(qtbot, panel.import_tab.import_button)
     qtbot.waitUntil(lambda: bool(nuke_state.pasted), timeout=JOB_TIMEOUT_MS)
     wait_idle(qtbot, panel)
     assert seen["enabled_before"] is False  # no reason, no import
@@ -324,7 +325,7 @@ def test_cancelled_override_imports_nothing(qtbot: Any, panel: CastgatePanel, ma
     folder = make_batch()
     panel.open_batch(str(folder))
     answer_dialog(qtbot, lambda dialog: dialog.reject())
-    click(qtbot, panel.import_button)
+    click(qtbot, panel.import_tab.import_button)
     qtbot.waitUntil(lambda: "no override" in panel.status_label.text(), timeout=JOB_TIMEOUT_MS)
     assert nuke_state.pasted == [] and [c[0] for c in fake_castgate["calls"]()] == ["gate"]
 
@@ -334,7 +335,7 @@ def test_import_refuses_plates_without_exr(qtbot: Any, panel: CastgatePanel, mak
     folder = make_batch()
     os.unlink(folder / "plates" / "office_a_clerk_0002.exr")
     panel.open_batch(str(folder))
-    click(qtbot, panel.import_button)
+    click(qtbot, panel.import_tab.import_button)
     assert "office_a_clerk_0002" in panel.status_label.text()
     assert fake_castgate["calls"]() == [] and nuke_state.pasted == []
 
@@ -351,7 +352,7 @@ def test_screenshots(qtbot: Any, script: Path, panel: CastgatePanel, make_batch:
     shots = {}
 
     def show_paths() -> None:  # the docs show a show's paths, not pytest's
-        for edit in (panel.batch_edit, panel.output_edit):
+        for edit in (panel.batch_edit, panel.request_tab.output_edit):
             edit.setText(edit.text().replace(str(tmp_path), "/shows/abc"))
 
     panel.tabs.setCurrentIndex(0)
@@ -359,11 +360,11 @@ def test_screenshots(qtbot: Any, script: Path, panel: CastgatePanel, make_batch:
     shots["nuke-request.png"] = panel.grab()
     panel.open_batch(str(folder))
     panel.tabs.setCurrentIndex(1)
-    click(qtbot, panel.gate_button)  # the gate's full output has the intervals the bars show
+    click(qtbot, panel.audit_tab.gate_button)  # the gate's full output has the intervals the bars show
     wait_idle(qtbot, panel)
-    assert any(b.ci for b in panel.chart.bars())
+    assert any(b.ci for b in panel.audit_tab.chart.bars())
     panel.log_view.clear()
-    panel.thumbnails.setCurrentRow(3)
+    panel.audit_tab.thumbnails.setCurrentRow(3)
     show_paths()
     QtWidgets.QApplication.processEvents()
     shots["nuke-panel.png"] = panel.grab()

@@ -35,19 +35,19 @@ def test_gate_review_and_override_with_the_real_command(qtbot: Any, prefs_path: 
     folder = make_batch()
     assert panel.open_batch(str(folder))
 
-    click(qtbot, panel.gate_button)
+    click(qtbot, panel.audit_tab.gate_button)
     wait_idle(qtbot, panel)
     assert panel.verdict is not None and panel.verdict.name in VERDICTS and panel.verdict.name != "PASS"
-    manager = [b for b in panel.chart.bars() if b.scope == "manager" and b.attribute == "gender"]
+    manager = [b for b in panel.audit_tab.chart.bars() if b.scope == "manager" and b.attribute == "gender"]
     assert manager and manager[0].category == "female" and manager[0].observed == 0.0
     assert manager[0].band == pytest.approx((0.4, 0.6)) and manager[0].ci is not None
-    assert {b.scope for b in panel.chart.bars()} >= {"clerk", "manager", POOLED}
+    assert {b.scope for b in panel.audit_tab.chart.bars()} >= {"clerk", "manager", POOLED}
     assert read_manifest(folder).verdict["verdict"] == panel.verdict.name  # the gate recorded it
 
-    panel.thumbnails.setCurrentRow(1)
-    panel.review_combos["skin_group"].setCurrentText("lighter")
-    panel.reviewer_edit.setText("ana")
-    click(qtbot, panel.review_button)
+    panel.audit_tab.thumbnails.setCurrentRow(1)
+    panel.audit_tab.review_combos["skin_group"].setCurrentText("lighter")
+    panel.audit_tab.reviewer_edit.setText("ana")
+    click(qtbot, panel.audit_tab.review_button)
     wait_idle(qtbot, panel)
     plate = read_manifest(folder).plate("office_a_clerk_0001")
     assert plate.human_labels["skin_group"].value == "lighter" and plate.human_labels["skin_group"].reviewer == "ana"
@@ -57,7 +57,7 @@ def test_gate_review_and_override_with_the_real_command(qtbot: Any, prefs_path: 
         dialog.import_button.click()
 
     answer_dialog(qtbot, give_reason)
-    click(qtbot, panel.import_button)
+    click(qtbot, panel.import_tab.import_button)
     qtbot.waitUntil(lambda: bool(nuke_state.pasted), timeout=JOB_TIMEOUT_MS)
     wait_idle(qtbot, panel)
     event = read_manifest(folder).events[-1]
