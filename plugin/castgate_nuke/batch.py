@@ -3,7 +3,7 @@
 The plugin never imports castgate; it reads the manifest file (its JSON layout is the documented
 contract, docs/manifest.md) and the ``--json`` output of ``castgate gate``.
 
-Verdicts come from ``castgate gate BATCH --json`` (core/castgate/gate.py ``GateResult.to_dict``), or,
+Verdicts come from ``castgate gate BATCH --json`` (core/castgate/gate/results.py ``GateResult.to_dict``), or,
 until the gate is run again, from the compact record the gate keeps in ``manifest["verdict"]``::
 
     {"verdict": "FAIL", "exit_code": 1, "summary": "FAIL: ...", "quota": {"name": "parity", ...},

@@ -1,0 +1,47 @@
+"""Recording: the verdict stored in the manifest, with a ``gate`` event, under the manifest lock."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from castgate.errors import ManifestError
+from castgate.gate.results import GateResult
+from castgate.manifest import Manifest, update_manifest
+
+_RECORDED_PLATE_IDS = 50  # per problem, in the manifest's verdict record
+
+
+def record_verdict(batch_dir: Path, result: GateResult, *, gated: Manifest) -> Manifest:
+    """Store the verdict in ``Manifest.verdict`` and add a ``gate`` event, under the manifest lock.
+
+    Raises:
+        ManifestError: the plates changed since ``gated`` was read (the verdict would be stale).
+    """
+    record = verdict_record(result)
+
+    def change(current: Manifest) -> Manifest:
+        if current.plates != gated.plates:
+            raise ManifestError("the batch changed while it was being gated", where=str(batch_dir),
+                                fix="Run castgate gate again")
+        return dataclasses.replace(current, verdict=record).with_event(
+            "gate", verdict=result.verdict, exit_code=result.exit_code, quota=result.quota.name,
+            quota_source=result.quota.source, summary=result.summary)
+
+    return update_manifest(batch_dir, change)
+
+
+def verdict_record(result: GateResult) -> dict[str, Any]:
+    """The compact form of a result stored in ``Manifest.verdict``: verdicts and reasons, not intervals."""
+    return {
+        "verdict": result.verdict, "exit_code": result.exit_code, "time": result.time,
+        "summary": result.summary, "castgate_version": result.castgate_version,
+        "quota": {"name": result.quota.name, "source": result.quota.source},
+        "scopes": [{"scope": s.scope, "kind": s.kind, "verdict": s.verdict,
+                    "attributes": {a.attribute: {"verdict": a.verdict, "reason": a.reason}
+                                   for a in s.attributes if a.gated}}
+                   for s in result.scopes],
+        "problems": [p.to_dict(_RECORDED_PLATE_IDS) for p in result.problems],
+    }
+
