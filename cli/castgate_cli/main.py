@@ -26,6 +26,7 @@ COMMANDS = {
     "report": "castgate_cli.commands.report:report",
     "override": "castgate_cli.commands.override:override",
     "farm": "castgate_cli.commands.farm:farm",
+    "balance": "castgate_cli.commands.balance:balance",
 }
 
 

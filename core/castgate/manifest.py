@@ -129,6 +129,7 @@ class Plate:
     labels: Mapping[str, AutoLabel] = field(default_factory=dict)        # attribute -> label
     human_labels: Mapping[str, HumanLabel] = field(default_factory=dict)  # attribute -> label
     audit: AuditRecord | None = None
+    balance: Mapping[str, Any] | None = None  # castgate balance: {"round", "aim", "steering"} (docs/balance.md)
 
     def label(self, attribute: str) -> str | None:
         """The effective label value: the human one if present, else the automatic one, else None."""
@@ -165,6 +166,7 @@ class Manifest:
     audit_settings: Mapping[str, Any] = field(default_factory=dict)
     agreement: Mapping[str, Any] = field(default_factory=dict)
     verdict: Mapping[str, Any] | None = None
+    balance: Mapping[str, Any] | None = None   # castgate balance: cast sizes, rounds, outcome (docs/balance.md)
     castgate_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 
@@ -222,6 +224,8 @@ class Manifest:
 def _fields_of(obj: Any) -> dict[str, Any]:
     """JSON encoder hook: a manifest dataclass as its fields (the encoder handles what they hold)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        if getattr(obj, "balance", False) is None:  # optional; absent rather than null, as before balance
+            return {k: v for k, v in obj.__dict__.items() if k != "balance"}
         return obj.__dict__
     if isinstance(obj, Mapping):
         return dict(obj)
@@ -236,7 +240,7 @@ def _plate_from_plain(d: Mapping[str, Any]) -> Plate:
         rejected_reason=d.get("rejected_reason"),
         labels={k: AutoLabel(**v) for k, v in d.get("labels", {}).items()},
         human_labels={k: HumanLabel(**v) for k, v in d.get("human_labels", {}).items()},
-        audit=AuditRecord(**d["audit"]) if d.get("audit") else None,
+        audit=AuditRecord(**d["audit"]) if d.get("audit") else None, balance=d.get("balance"),
     )
 
 
@@ -248,7 +252,7 @@ def _manifest_from_plain(d: Mapping[str, Any]) -> Manifest:
         plates=tuple(_plate_from_plain(p) for p in d.get("plates", [])),
         events=tuple(Event(**e) for e in d.get("events", [])),
         audit_settings=d.get("audit_settings", {}), agreement=d.get("agreement", {}),
-        verdict=d.get("verdict"),
+        verdict=d.get("verdict"), balance=d.get("balance"),
     )
 
 
