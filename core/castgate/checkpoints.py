@@ -11,11 +11,12 @@ import json
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from castgate.errors import ModelFolderError, UnsupportedModelError
+from castgate.msgpack_weights import MsgpackWeights, WeightRef, numpy_dtype
 
 if TYPE_CHECKING:
     from castgate.models.dalle_bart import DalleBartConfig
@@ -63,30 +64,16 @@ def read_config(folder: Path, name: str = "config.json") -> dict[str, Any]:
 
 
 def read_msgpack(path: Path) -> dict[str, Any]:
-    """Read a Flax ``flax_model.msgpack`` into a nested dict of numpy arrays.
+    """Read a Flax ``flax_model.msgpack`` into a nested dict of numpy arrays (copies, kept in memory).
+
+    Loading goes through :func:`load_dallebart` / :func:`load_vqgan`, which never hold the whole file;
+    this is for tests and tools that want the published tree as it is.
 
     Raises:
         ModelFolderError: the file is missing, truncated or not a Flax msgpack state dict.
     """
-    from flax import serialization  # heavy import, deferred
-
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ModelFolderError("weights file is missing", where=str(path),
-                               fix="Copy flax_model.msgpack from the published checkpoint") from None
-    try:
-        state = serialization.msgpack_restore(data)
-    except Exception as exc:  # msgpack raises several unrelated types for truncated input
-        raise ModelFolderError(
-            f"weights file is truncated or corrupt ({type(exc).__name__}: {exc})", where=str(path),
-            fix="The copy is incomplete; copy flax_model.msgpack again and check its size against the source",
-        ) from None
-    if not isinstance(state, dict):
-        raise ModelFolderError("weights file does not hold a parameter dictionary", where=str(path),
-                               fix="Use the published flax_model.msgpack")
-    return state
+    with MsgpackWeights.open(Path(path)) as weights:
+        return unflatten({key: np.array(ref.read()) for key, ref in weights.arrays.items()})
 
 
 def flatten(tree: dict[str, Any], prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], np.ndarray]:
@@ -372,7 +359,7 @@ def _expected_checkpoint_shapes(module_shapes, layout) -> dict[Path_, tuple[int,
     return expected
 
 
-def _check_weights(flat: dict[Path_, np.ndarray], expected: dict[Path_, tuple[int, ...]], where: str,
+def _check_weights(flat: dict[Path_, WeightRef], expected: dict[Path_, tuple[int, ...]], where: str,
                    config_hint: str) -> None:
     unknown = sorted("/".join(p) for p in flat if p not in expected)
     if unknown:
@@ -400,16 +387,38 @@ def _check_weights(flat: dict[Path_, np.ndarray], expected: dict[Path_, tuple[in
                                    where=where, fix="Use the published flax_model.msgpack")
 
 
-def _to_module_params(flat, layout, dtype: str) -> dict[str, Any]:
-    import jax.numpy as jnp
+Place = Callable[[np.ndarray], Any]
+"""Where a converted parameter goes: it gets an array that may be a view into the mapped file (or a
+fresh host array) and must return something that does not depend on the map (a host copy, or an
+array on a device)."""
 
-    target = jnp.dtype(dtype)
-    params = {}
+
+def host_copy(value: np.ndarray) -> np.ndarray:
+    """The default :data:`Place`: a host array of its own (no copy when it already owns its memory)."""
+    return value if value.flags.owndata and value.flags.c_contiguous else np.array(value, order="C")
+
+
+def _to_module_params(weights: MsgpackWeights, layout, dtype: str, place: Place | None) -> dict[str, Any]:
+    """Convert the checkpoint arrays one at a time into module params in ``dtype``.
+
+    Arrays are taken in file order; each is read from the map, converted (no copy when its dtype is
+    already ``dtype``: ``place`` makes the one copy), placed, and its pages handed back before the
+    next one is read. The peak is about the converted params plus one stored array.
+    """
+    place = place or host_copy
+    target = numpy_dtype(dtype)
+    by_source: dict[Path_, list[tuple[Path_, int | None]]] = {}
     for path, (checkpoint_path, layer) in layout.items():
-        value = flat[checkpoint_path]
-        if layer is not None:
-            value = value[layer]
-        params[path] = np.ascontiguousarray(np.asarray(value).astype(target))
+        by_source.setdefault(checkpoint_path, []).append((path, layer))
+    params: dict[Path_, Any] = {}
+    for checkpoint_path in sorted(by_source, key=lambda key: weights.arrays[key].byte_range[0]):
+        ref = weights.arrays[checkpoint_path]
+        stored = ref.read()
+        for path, layer in by_source[checkpoint_path]:
+            value = stored if layer is None else stored[layer]
+            params[path] = place(value if value.dtype == target else value.astype(target))
+        del stored, value
+        weights.release(*ref.byte_range)
     return unflatten(params)
 
 
@@ -462,12 +471,16 @@ def _check_dtype(dtype: str) -> None:
         raise ValueError(f"dtype {dtype!r} is not one of {', '.join(_DTYPES)}")
 
 
-def _read_checked(folder: Path, config, module_shapes, to_checkpoint, hint: str):
-    weights = Path(folder) / "flax_model.msgpack"
-    flat = flatten(read_msgpack(weights))
-    layout = _layout(module_shapes, to_checkpoint)
-    _check_weights(flat, _expected_checkpoint_shapes(module_shapes, layout), str(weights), hint)
-    return flat, layout
+def _open_checked(folder: Path, module_shapes, to_checkpoint, hint: str):
+    """Map a folder's weights and check names, shapes and dtypes from the file's structure alone."""
+    weights = MsgpackWeights.open(Path(folder) / "flax_model.msgpack")
+    try:
+        layout = _layout(module_shapes, to_checkpoint)
+        _check_weights(weights.arrays, _expected_checkpoint_shapes(module_shapes, layout), str(weights.path), hint)
+    except BaseException:
+        weights.close()
+        raise
+    return weights, layout
 
 
 def _dallebart_hint(config: "DalleBartConfig") -> str:
@@ -482,27 +495,32 @@ def _vqgan_hint(config: "VQGanConfig") -> str:
 
 
 def check_dallebart_weights(folder: Path, config: "DalleBartConfig") -> None:
-    """Check that a DalleBart folder's weights are complete and fit ``config`` (nothing is kept).
+    """Check that a DalleBart folder's weights are complete and fit ``config``, without reading them.
+
+    Names, shapes and dtypes come from the msgpack structure; no array is read.
 
     Raises:
         ModelFolderError / UnsupportedModelError: as :func:`load_dallebart`.
     """
-    _read_checked(folder, config, dallebart_module_shapes(config), _dallebart_checkpoint_path,
-                  _dallebart_hint(config))
+    _open_checked(folder, dallebart_module_shapes(config), _dallebart_checkpoint_path,
+                  _dallebart_hint(config))[0].close()
 
 
 def check_vqgan_weights(folder: Path, config: "VQGanConfig") -> None:
-    """Check that a VQGAN folder's weights are complete and fit ``config`` (nothing is kept)."""
-    _read_checked(folder, config, vqgan_module_shapes(config), _vqgan_checkpoint_path, _vqgan_hint(config))
+    """Check that a VQGAN folder's weights are complete and fit ``config``, without reading them."""
+    _open_checked(folder, vqgan_module_shapes(config), _vqgan_checkpoint_path, _vqgan_hint(config))[0].close()
 
 
-def load_dallebart(folder: Path, dtype: str = "float32") -> tuple["DalleBartConfig", dict[str, Any], dict[str, Any]]:
+def load_dallebart(folder: Path, dtype: str = "float32", *,
+                   place: Place | None = None) -> tuple["DalleBartConfig", dict[str, Any], dict[str, Any]]:
     """Load a DalleBart folder: checked config, renamed params in ``dtype``, and the raw config.json.
 
     Args:
         folder: a folder in the published layout (config.json, flax_model.msgpack, tokenizer files).
         dtype: "float32", "bfloat16" or "float16" for the returned params (weights may be stored in
             float16 or float32).
+        place: where each converted parameter goes (default :func:`host_copy`; the engine puts them
+            straight on its devices, so no second full copy is ever held).
 
     Returns:
         ``(config, params, raw_config)``; params use module names (see ``castgate.models.dalle_bart``).
@@ -517,15 +535,20 @@ def load_dallebart(folder: Path, dtype: str = "float32") -> tuple["DalleBartConf
     require_files(folder, DALLEBART_FILES, what="DalleBart")
     raw = read_config(folder)
     config = dallebart_config_from_dict(raw, str(folder / "config.json"))
-    flat, layout = _read_checked(folder, config, dallebart_module_shapes(config), _dallebart_checkpoint_path,
-                                 _dallebart_hint(config))
+    weights, layout = _open_checked(folder, dallebart_module_shapes(config), _dallebart_checkpoint_path,
+                                    _dallebart_hint(config))
+    with weights:
+        params = _to_module_params(weights, layout, dtype, place)
     logger.info("loaded DalleBart from %s (%d + %d layers, d_model %d)", folder,
                 config.encoder_layer_count, config.decoder_layer_count, config.embed_count)
-    return config, _to_module_params(flat, layout, dtype), raw
+    return config, params, raw
 
 
-def load_vqgan(folder: Path, dtype: str = "float32") -> tuple["VQGanConfig", dict[str, Any], dict[str, Any]]:
+def load_vqgan(folder: Path, dtype: str = "float32", *,
+               place: Place | None = None) -> tuple["VQGanConfig", dict[str, Any], dict[str, Any]]:
     """Load a VQGAN folder (config.json + flax_model.msgpack): ``(config, params, raw_config)``.
+
+    ``dtype`` and ``place`` as for :func:`load_dallebart` (the engine always decodes in float32).
 
     Raises:
         ModelFolderError / UnsupportedModelError: as :func:`load_dallebart`.
@@ -535,10 +558,12 @@ def load_vqgan(folder: Path, dtype: str = "float32") -> tuple["VQGanConfig", dic
     require_files(folder, VQGAN_FILES, what="VQGAN")
     raw = read_config(folder)
     config = vqgan_config_from_dict(raw, str(folder / "config.json"))
-    flat, layout = _read_checked(folder, config, vqgan_module_shapes(config), _vqgan_checkpoint_path,
-                                 _vqgan_hint(config))
+    weights, layout = _open_checked(folder, vqgan_module_shapes(config), _vqgan_checkpoint_path,
+                                    _vqgan_hint(config))
+    with weights:
+        params = _to_module_params(weights, layout, dtype, place)
     logger.info("loaded VQGAN from %s (%d codes, f%d)", folder, config.code_count, config.downsample_factor)
-    return config, _to_module_params(flat, layout, dtype), raw
+    return config, params, raw
 
 
 def expected_checkpoint_shapes(kind: str, config: Any) -> dict[str, tuple[int, ...]]:

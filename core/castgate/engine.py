@@ -32,12 +32,15 @@ import numpy as np
 
 from castgate import checkpoints
 from castgate.errors import CastgateError, ModelFolderError
+from castgate.msgpack_weights import MsgpackWeights
 from castgate.tokenizer import TextTokenizer
 
 logger = logging.getLogger(__name__)
 
 DTYPES = ("float32", "bfloat16", "float16")
 PLATE_AXIS = "plates"
+VQGAN_DTYPE = "float32"
+"""The VQGAN is loaded and decodes in float32 whatever the sampling dtype."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,22 @@ def compiled_image_decoder(config, device_count: int):
     return jax.jit(per_device)
 
 
+def _placer() -> Callable[[np.ndarray], Any]:
+    """Put each loaded parameter on all local devices (replicated) as soon as it is converted.
+
+    The host array (or the view into the mapped checkpoint) is dropped right after its copy is
+    made, so a load never holds the host params and the device params at once.
+    """
+    import jax
+
+    replicated = _shardings(jax.local_device_count())[1]
+
+    def place(value: np.ndarray) -> Any:
+        return jax.device_put(value, replicated).block_until_ready()
+
+    return place
+
+
 def _cast(params: Any, dtype: str) -> Any:
     """Host params cast to ``dtype`` (numpy arrays; bfloat16 through ml_dtypes)."""
     import jax
@@ -175,6 +194,7 @@ class TextToImage:
         self.image_size = grid * vqgan_config.downsample_factor
         self.is_demo = is_demo
         self.load_dtype = dtype
+        self._load_dtypes = {"dalle": dtype, "vqgan": VQGAN_DTYPE}
         # Weights live on the devices from here on (replicated); the host copies are dropped.
         replicated = _shardings(jax.local_device_count())[1]
         self.dalle_params = jax.device_put(dalle_params, replicated)
@@ -203,7 +223,8 @@ class TextToImage:
         if dtype not in DTYPES:
             raise ValueError(f"dtype is {dtype!r}; use one of {', '.join(DTYPES)}")
         dalle_dir, vqgan_dir = Path(dalle_dir), Path(vqgan_dir)
-        dalle_config, dalle_params, dalle_raw = checkpoints.load_dallebart(dalle_dir, dtype)
+        place = _placer()
+        dalle_config, dalle_params, dalle_raw = checkpoints.load_dallebart(dalle_dir, dtype, place=place)
         grid = math.isqrt(dalle_config.image_token_count)
         if grid * grid != dalle_config.image_token_count:
             raise ModelFolderError(f"image_length is {dalle_config.image_token_count}, not a square grid of codes",
@@ -211,7 +232,7 @@ class TextToImage:
                                    fix="Use the published DALL-E mini/mega config.json (image_length 256)")
         tokenizer = TextTokenizer.load(dalle_dir, dalle_config.text_token_count,
                                        bool(dalle_raw.get("normalize_text", False)), dalle_config.text_vocab_count)
-        vqgan_config, vqgan_params, vqgan_raw = checkpoints.load_vqgan(vqgan_dir, dtype)
+        vqgan_config, vqgan_params, vqgan_raw = checkpoints.load_vqgan(vqgan_dir, VQGAN_DTYPE, place=place)
         if vqgan_config.code_count < dalle_config.image_vocab_count:
             logger.info("%s draws only the %d codes the VQGAN has (of %d image tokens)", dalle_dir.name,
                         vqgan_config.code_count, dalle_config.image_vocab_count)
@@ -234,13 +255,13 @@ class TextToImage:
         import jax
 
         params = self.dalle_params if which == "dalle" else self.vqgan_params
-        if dtype == self.load_dtype and device_count == jax.local_device_count():
+        if dtype == self._load_dtypes[which] and device_count == jax.local_device_count():
             return params
         slot = (which, dtype, device_count)
         if slot not in self._placed:
             for key in [k for k in self._placed if k[0] == which]:  # at most one extra copy per model
                 del self._placed[key]
-            if dtype != self.load_dtype:
+            if dtype != self._load_dtypes[which]:
                 params = jax.tree.map(lambda value: value.astype(dtype), params)
             self._placed[slot] = jax.device_put(params, _shardings(device_count)[1])
         return self._placed[slot]
@@ -357,11 +378,12 @@ def _kind_of(raw: dict[str, Any]) -> str:
 
 
 def _weights_dtype(path: Path) -> str | None:
+    """The stored dtypes, from the msgpack structure (no array is read)."""
     try:
-        leaves = checkpoints.flatten(checkpoints.read_msgpack(path))
+        with MsgpackWeights.open(path) as weights:
+            names = weights.dtype_names()
     except CastgateError:
         return None
-    names = sorted({value.dtype.name for value in leaves.values()})
     return ",".join(names) if names else None
 
 

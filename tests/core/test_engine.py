@@ -174,3 +174,14 @@ def test_verify_reports_shape_mismatch_with_parameter_and_shapes(copy_model_fold
     (folder / "config.json").write_text(json.dumps(raw))
     problem = verify_model_folder(folder)["problems"][0]
     assert "GLU_0/Dense_0/kernel has shape (2, 32, 85)" in problem and "(2, 32, 64)" in problem
+
+
+def test_the_vqgan_loads_and_decodes_in_float32_whatever_the_sampling_dtype(engine, cases, dallebart_tiny_dir,
+                                                                            vqgan_tiny_dir):
+    import jax
+
+    half = TextToImage.load(dallebart_tiny_dir, vqgan_tiny_dir, dtype="bfloat16")
+    assert {leaf.dtype.name for leaf in jax.tree.leaves(half.dalle_params)} == {"bfloat16"}
+    assert {leaf.dtype.name for leaf in jax.tree.leaves(half.vqgan_params)} == {"float32"}
+    tokens = np.array([cases[0]["greedy_tokens"]["3.0"]], np.int32)
+    np.testing.assert_array_equal(half.decode_tokens(tokens), engine.decode_tokens(tokens))
