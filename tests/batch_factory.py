@@ -15,12 +15,14 @@ CLIP selection rejected (``kept=False``).
 from __future__ import annotations
 
 import dataclasses
+import zlib
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from PIL import Image, ImageDraw
 
 from castgate.checkpoints import sha256_file
+from castgate.plan import plate_seed
 from castgate.manifest import (AuditRecord, AutoLabel, FileRef, HumanLabel, Manifest, Plate, utc_now,
                                write_manifest)
 
@@ -34,14 +36,14 @@ def labelled(count: int, **labels: str | None) -> list[dict[str, str | None]]:
     return [dict(labels) for _ in range(count)]
 
 
-def draw_plate(path: Path, labels: Mapping[str, str | None], index: int, size: int = 64) -> None:
+def draw_plate(path: Path, labels: Mapping[str, str | None], index: int, size: int = 64, salt: int = 7) -> None:
     """A small recognisable PNG: background by gender, a 'face' by skin group, a unique corner pixel."""
     image = Image.new("RGB", (size, size), BACKGROUND.get(labels.get("gender"), (60, 60, 60)))
     draw = ImageDraw.Draw(image)
     skin = SKIN.get(labels.get("skin_group"), (200, 200, 200))
     draw.ellipse((size * 0.3, size * 0.15, size * 0.7, size * 0.6), fill=skin)
     draw.rectangle((size * 0.2, size * 0.62, size * 0.8, size), fill=tuple(c // 2 for c in skin))
-    image.putpixel((0, 0), (index % 256, (index // 256) % 256, 7))  # unique content -> unique hash
+    image.putpixel((0, 0), (index % 256, (index // 256) % 256, salt % 256))  # unique content -> unique hash
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path)
 
@@ -61,13 +63,13 @@ def make_plates(batch: str, role: str, specs: Sequence[Mapping[str, str | None]]
         plate_id = f"{batch}_{role}_{index:04d}"
         rel = f"proxies/{plate_id}.png"
         if write_files:
-            draw_plate(folder / rel, labels, index + (0 if kept else 5000), size)
+            draw_plate(folder / rel, labels, index + (0 if kept else 5000), size, salt=zlib.crc32(role.encode()))
             sha = sha256_file(folder / rel)
         else:
             sha = f"{index:064x}"[-64:]
         auto = {a: auto_label(v, a) for a, v in labels.items() if v is not None}
         plates.append(Plate(
-            id=plate_id, role=role, index=index, prompt=f"a {role.replace('_', ' ')}", seed=1000 + index,
+            id=plate_id, role=role, index=index, prompt=f"a {role.replace('_', ' ')}", seed=plate_seed(1, role, index),
             files={"png": FileRef(rel, sha)}, scores={"clip": 25.0 - offset * 0.01},
             rank=offset + 1 if kept else None, kept=kept,
             rejected_reason=None if kept else "lower CLIP score than the kept candidate",
@@ -78,7 +80,7 @@ def make_plates(batch: str, role: str, specs: Sequence[Mapping[str, str | None]]
 def make_manifest(batch: str, roles: Mapping[str, int], plates: Sequence[Plate], *, quota: str | None = None,
                   sampling: Mapping[str, Any] | None = None, agreement: Mapping[str, Any] | None = None) -> Manifest:
     sampling = dict(sampling or {"condition_scale": 10.0, "top_k": 50, "temperature": 1.0,
-                                 "candidates_per_plate": 2, "batch_size": 4, "dtype": "float32"})
+                                 "candidates_per_plate": 1, "batch_size": 4, "dtype": "float32"})
     request = {"batch": {"name": batch, "seed": 1, "output_template": "{batch}_{role}_{index:04d}", "quota": quota},
                "models": {"dalle": "dalle-mini", "demo": True}, "sampling": sampling,
                "roles": [{"id": r, "prompt": f"a {r.replace('_', ' ')}", "count": max(1, n)} for r, n in roles.items()]}
@@ -119,8 +121,10 @@ def make_batch(folder: Path, roles: Mapping[str, Sequence[Mapping[str, str | Non
         human_labels = dict(plate.human_labels)
         human_labels.update({a: HumanLabel(v, "reviewer", TIME, note="checked") for a, v in labels.items()})
         plates[plates.index(plate)] = dataclasses.replace(plate, human_labels=human_labels)
-    manifest = make_manifest(batch, {r: len(s) for r, s in roles.items()}, plates, quota=quota,
-                             agreement=agreement, sampling=sampling)
+    # The request plans every plate made here: kept and rejected (one candidate per plate, so the plan
+    # is kept + rejected plates per role and the gate finds each planned plate accounted for).
+    counts = {r: len(s) + len((rejected or {}).get(r, ())) for r, s in roles.items()}
+    manifest = make_manifest(batch, counts, plates, quota=quota, agreement=agreement, sampling=sampling)
     write_manifest(folder, manifest)
     return folder
 
@@ -164,7 +168,7 @@ def make_image_batch(folder: Path, images: Mapping[str, "bytes | np.ndarray | Im
             data = content if isinstance(content, bytes) else png_bytes(content)
             (folder / rel).write_bytes(data)
             sha = sha256_file(folder / rel)
-        plates.append(Plate(id=plate_id, role=role, index=index, prompt=f"a {role}", seed=index,
+        plates.append(Plate(id=plate_id, role=role, index=index, prompt=f"a {role}", seed=plate_seed(1, role, index),
                             files={"png": FileRef(rel, sha)}))
     write_manifest(folder, make_manifest(batch, {role: len(plates)}, plates))
     return folder

@@ -15,14 +15,19 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import json
 import os
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
 from castgate.checkpoints import sha256_file
+from castgate.errors import CastgateError
 from castgate.manifest import ATTRIBUTES, UNDETERMINED, Manifest, Plate
+from castgate.plan import AWAITING_SELECTION, PlannedPlate, plan
 
 TAMPERED = "TAMPERED"
 UNAUDITABLE = "UNAUDITABLE"
@@ -238,6 +243,263 @@ class AuditIsCurrent(Check):
         return uses_auto
 
 
+# -- the batch against its plan (what the request asked for) ---------------------------------------------
+def _listed(ids: Sequence[str], limit: int = 5) -> str:
+    """``a, b, c and 4 more``: plate or role ids for a one-sentence message."""
+    shown = ", ".join(ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+@functools.lru_cache(maxsize=4)
+def _plan_of(request_json: str) -> tuple[tuple[PlannedPlate, ...], str | None]:
+    from castgate.request import parse_request
+
+    try:
+        request = parse_request(json.loads(request_json), source="manifest.json [request]")
+    except CastgateError as exc:
+        return (), str(exc)
+    return tuple(plan(request)), None
+
+
+def planned_plates(manifest: Manifest) -> tuple[tuple[PlannedPlate, ...], str | None]:
+    """The plan of the request the manifest records, or ``((), why)`` when that request is unreadable."""
+    return _plan_of(json.dumps(manifest.request, sort_keys=True, default=str))
+
+
+def requested_roles(manifest: Manifest) -> dict[str, int]:
+    """Role id -> the count the recorded request asks for (kept plates per role)."""
+    roles = manifest.request.get("roles", [])
+    return {r["id"]: int(r.get("count", 0)) for r in roles if isinstance(r, dict) and isinstance(r.get("id"), str)
+            and isinstance(r.get("count", 0), int)}
+
+
+class PlannedPlatesPresent(Check):
+    """Every plate the request planned is in the manifest (kept, not selected or rejected, with a reason).
+
+    Finding 5 of issue 14: a merge of some shards only must not leave a batch the gate can pass.
+    """
+
+    name = "planned_plates_present"
+    label = "Every planned plate is accounted for"
+    MESSAGE = "{n} planned plate(s) are not in the batch: {ids}"
+
+    def find_problems(self, manifest: Manifest, batch_dir: Path | None) -> list[Problem]:
+        planned, why = planned_plates(manifest)
+        if why is not None:
+            return [self.problem(f"the request recorded in the manifest cannot be read, so the batch cannot be "
+                                 f"compared with its plan ({why})",
+                                 fix="Regenerate the batch with castgate generate")]
+        present = {p.id for p in manifest.plates}
+        missing = [p.plate_id for p in planned if p.plate_id not in present]
+        if not missing:
+            return []
+        return [self.problem(self.MESSAGE.format(n=len(missing), ids=_listed(missing)), missing,
+                             fix="Finish the batch: rerun castgate generate (or the failed shards), then "
+                                 "castgate merge BATCH", repair="castgate merge BATCH")]
+
+
+class RolesHaveKeptPlates(Check):
+    """Every requested role has kept plates, and no more than its count (finding 6 of issue 14)."""
+
+    name = "roles_have_kept_plates"
+    label = "Every requested role has its kept plates"
+
+    def find_problems(self, manifest: Manifest, batch_dir: Path | None) -> list[Problem]:
+        kept = Counter(p.role for p in manifest.kept_plates)
+        problems = []
+        roles = requested_roles(manifest)
+        empty = [role for role in roles if kept[role] == 0]
+        if empty:
+            problems.append(self.problem(
+                f"{len(empty)} requested role(s) have no kept plates, so they cannot be judged: {_listed(empty)}",
+                fix="Generate plates for these roles (castgate generate) or remove them from the request"))
+        over = [f"{role} ({kept[role]} kept, {count} asked)" for role, count in roles.items() if kept[role] > count]
+        if over:
+            problems.append(self.problem(f"role(s) with more kept plates than the request asks for: {_listed(over)}",
+                                         fix="Regenerate the batch; the manifest was edited or written by "
+                                             "another tool"))
+        return problems
+
+
+class PlatesAccountedFor(Check):
+    """Every plate that is not kept says why; none still waits for CLIP selection (an unmerged batch)."""
+
+    name = "plates_accounted_for"
+    label = "Plates that are not kept say why"
+
+    def find_problems(self, manifest: Manifest, batch_dir: Path | None) -> list[Problem]:
+        waiting = [p.id for p in manifest.plates if not p.kept and p.rejected_reason == AWAITING_SELECTION]
+        silent = [p.id for p in manifest.plates if not p.kept and not (p.rejected_reason or "").strip()]
+        problems = []
+        if waiting:
+            problems.append(self.problem(
+                f"{len(waiting)} candidate(s) still wait for CLIP selection: {_listed(waiting)}", waiting,
+                fix="Run castgate merge BATCH once every shard has finished", repair="castgate merge BATCH"))
+        if silent:
+            problems.append(self.problem(
+                f"{len(silent)} plate(s) are neither kept nor given a reason: {_listed(silent)}", silent,
+                fix="Regenerate these plates; every plate must be kept, not selected or rejected with a reason"))
+        return problems
+
+
+class PlatesMatchPlan(Check):
+    """Every plate belongs to a requested role and carries the id and seed its role and index give.
+
+    A plate the request could not have made (an unknown role, a renamed id, a changed seed) is forged.
+    """
+
+    name = "plates_match_plan"
+    label = "Plates are the ones the request makes"
+    verdict = TAMPERED
+
+    def find_problems(self, manifest: Manifest, batch_dir: Path | None) -> list[Problem]:
+        from castgate.plan import plate_seed
+        from castgate.request import plate_name
+
+        roles = requested_roles(manifest)
+        batch = manifest.request.get("batch", {}) if isinstance(manifest.request.get("batch"), dict) else {}
+        template = batch.get("output_template")
+        seed = batch.get("seed", 0)
+        if not isinstance(template, str) or not isinstance(seed, int):
+            return []  # PlannedPlatesPresent reports an unreadable request
+        strangers = []
+        for p in manifest.plates:
+            try:
+                expected = plate_name(template, manifest.batch, p.role, p.index)
+            except (ValueError, KeyError, IndexError):
+                expected = None
+            if p.role not in roles or p.id != expected or p.seed != plate_seed(seed, p.role, p.index):
+                strangers.append(p.id)
+        if not strangers:
+            return []
+        return [self.problem(f"{len(strangers)} plate(s) do not match the request (unknown role, or an id or "
+                             f"seed that their role and index do not give): {_listed(strangers)}", strangers,
+                             fix="Regenerate the batch; plates must not be added or renamed by hand")]
+
+
+class UniquePlateIds(Check):
+    """No plate id appears twice, even differing only by case (finding 7 of issue 14)."""
+
+    name = "unique_plate_ids"
+    label = "Plate ids are unique"
+    verdict = TAMPERED
+
+    def find_problems(self, manifest: Manifest, batch_dir: Path | None) -> list[Problem]:
+        counts = Counter(p.id.casefold() for p in manifest.plates)
+        twice = sorted({p.id for p in manifest.plates if counts[p.id.casefold()] > 1})
+        if not twice:
+            return []
+        return [self.problem(f"{len(twice)} plate id(s) appear more than once (case ignored): {_listed(twice)}",
+                             twice, fix="Regenerate the batch; the manifest was edited by hand or written "
+                                        "by another tool")]
+
+
+class PlateFilesDistinct(Check):
+    """No two plates share a file or identical file content (finding 7 of issue 14)."""
+
+    name = "plate_files_distinct"
+    label = "Every plate has its own files"
+    verdict = TAMPERED
+
+    def find_problems(self, manifest: Manifest, batch_dir: Path | None) -> list[Problem]:
+        by_path: dict[str, list[str]] = {}
+        by_hash: dict[str, list[str]] = {}
+        for p in manifest.plates:
+            for kind, ref in p.files.items():
+                by_path.setdefault(ref.path.casefold(), []).append(p.id)
+                by_hash.setdefault(f"{kind}:{ref.sha256}", []).append(p.id)
+        shared = sorted({i for ids in by_path.values() if len(set(ids)) > 1 for i in ids})
+        same = sorted({i for ids in by_hash.values() if len(set(ids)) > 1 for i in ids} - set(shared))
+        problems = []
+        if shared:
+            problems.append(self.problem(f"{len(shared)} plate(s) share a file with another plate: {_listed(shared)}",
+                                         shared, fix="Regenerate the batch; each plate must have its own files"))
+        if same:
+            problems.append(self.problem(f"{len(same)} plate(s) have byte-identical files: {_listed(same)}", same,
+                                         fix="Regenerate these plates; distinct seeds never give identical files, "
+                                             "so the files were copied"))
+        return problems
+
+
+class ShardsMerged(Check):
+    """Every plate a shard part recorded is in the manifest with the same files (no unmerged shard)."""
+
+    name = "shards_merged"
+    label = "Shard parts are merged"
+
+    def find_problems(self, manifest: Manifest, batch_dir: Path | None) -> list[Problem]:
+        if batch_dir is None:
+            return []
+        from castgate.manifest import part_paths, read_part
+
+        hashes = {p.id: {k: v.sha256 for k, v in p.files.items()} for p in manifest.plates}
+        unmerged: list[str] = []
+        parts: list[str] = []
+        for path in part_paths(Path(batch_dir)):
+            try:
+                part = read_part(path)
+            except CastgateError as exc:
+                return [self.problem(f"shard part {path.name} cannot be read ({exc})",
+                                     fix="Rerun that shard, then castgate merge BATCH")]
+            if part is None:
+                continue
+            ids = [p.id for p in part.plates if not _merged(p, hashes.get(p.id))]
+            if ids:
+                unmerged += ids
+                parts.append(path.name)
+        if not unmerged:
+            return []
+        return [self.problem(f"{len(unmerged)} plate(s) of shard part(s) {_listed(parts)} are not merged: "
+                             f"{_listed(unmerged)}", unmerged, fix="Run castgate merge BATCH",
+                             repair="castgate merge BATCH")]
+
+
+def _merged(part_plate: Plate, merged_hashes: dict[str, str] | None) -> bool:
+    """A part's plate is merged when the manifest has it with the same files (selection may have removed
+    a rejected candidate's files, so a file the manifest lacks is fine)."""
+    if merged_hashes is None:
+        return False
+    return all(merged_hashes.get(kind, ref.sha256) == ref.sha256 for kind, ref in part_plate.files.items())
+
+
+class HasReadablePlates(Check):
+    """Every requested role, and the batch pooled, has at least one plate with a determined label.
+
+    Finding 8 of issue 14: a quota that allows every plate to be undetermined must still not pass a
+    batch nobody could read.
+    """
+
+    name = "has_readable_plates"
+    label = "Some plates have a readable label"
+    MESSAGE = "no kept plate of {where} has a determined {attribute} label"
+
+    def __init__(self, attributes: Sequence[str]):
+        self.attributes = tuple(attributes)
+
+    def find_problems(self, manifest: Manifest, batch_dir: Path | None) -> list[Problem]:
+        if not manifest.kept_plates:
+            return []  # HasKeptPlates says it
+        readable: dict[str, Counter] = {a: Counter() for a in self.attributes}
+        for plate in manifest.kept_plates:
+            for attribute in self.attributes:
+                value = plate.label(attribute)
+                if value is not None and value != UNDETERMINED:
+                    readable[attribute][plate.role] += 1
+        problems = []
+        roles = list(dict.fromkeys([*requested_roles(manifest), *(p.role for p in manifest.kept_plates)]))
+        for attribute, counts in readable.items():
+            blind = [r for r in roles if counts[r] == 0 and any(p.role == r for p in manifest.kept_plates)]
+            if not counts:
+                problems.append(self.problem(self.MESSAGE.format(where="the batch", attribute=attribute),
+                                             fix="Review the plates by hand (castgate review) or regenerate them"))
+            elif blind:
+                ids = [p.id for p in manifest.kept_plates if p.role in blind]
+                problems.append(self.problem(
+                    self.MESSAGE.format(where=f"role(s) {_listed(blind)}", attribute=attribute), ids,
+                    fix="Review these plates by hand (castgate review) or regenerate them"))
+        return problems
+
+
 def default_checks(attributes: Sequence[str], *, verify_files: bool = True,
                    on_progress: ProgressCallback | None = None) -> list[Check]:
     """The checks ``castgate gate`` runs, in order, for a quota that gates ``attributes``.
@@ -245,10 +507,13 @@ def default_checks(attributes: Sequence[str], *, verify_files: bool = True,
     ``verify_files=False`` leaves out hashing the plate files (the only slow check); the gate itself
     always verifies.
     """
-    checks: list[Check] = [HasKeptPlates(), PlatesHaveFiles()]
+    checks: list[Check] = [HasKeptPlates(), PlatesHaveFiles(), UniquePlateIds(), PlateFilesDistinct(),
+                           PlannedPlatesPresent(), RolesHaveKeptPlates(), PlatesAccountedFor(), PlatesMatchPlan(),
+                           ShardsMerged()]
     if verify_files:
         checks.append(PlateFilesMatch(on_progress=on_progress))
-    checks += [LabelsPresent(attributes), LabelsKnown(attributes), AuditIsCurrent(attributes)]
+    checks += [LabelsPresent(attributes), LabelsKnown(attributes), AuditIsCurrent(attributes),
+               HasReadablePlates(attributes)]
     return checks
 
 

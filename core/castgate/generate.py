@@ -11,79 +11,25 @@ records them in its own part file; ``castgate merge`` joins the parts.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from castgate import plates as plate_files
 from castgate.checkpoints import sha256_file
 from castgate.colour import ColourPipeline
-from castgate.errors import CastgateError, ManifestError, OutputFolderError, RequestError
+from castgate.errors import ManifestError, OutputFolderError, RequestError
 from castgate.manifest import (FileRef, Manifest, Plate, locked, manifest_path, part_path, read_manifest,
                                read_part, sort_plates, utc_now, write_manifest)
-from castgate.request import Request, Role, plate_name
+from castgate.plan import (AWAITING_SELECTION, PlannedPlate, Shard, plan, plate_seed,  # noqa: F401 (re-exported)
+                           shard_slice)
+from castgate.request import Request
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-AWAITING_SELECTION = "awaiting CLIP selection (run `castgate merge` once every shard has finished)"
-
-
-@dataclass(frozen=True)
-class Shard:
-    """Shard ``index`` of ``count`` (1-based, like farm frame numbers)."""
-
-    index: int = 1
-    count: int = 1
-
-    @classmethod
-    def parse(cls, text: str) -> "Shard":
-        """Parse ``"i/n"``; raise :class:`CastgateError` with the fix when malformed."""
-        try:
-            index, count = (int(part) for part in text.split("/"))
-        except ValueError:
-            raise CastgateError(f"--shard {text!r} is not of the form i/n", fix="Use e.g. --shard 2/4") from None
-        if not 1 <= index <= count:
-            raise CastgateError(f"--shard {text!r}: i must be from 1 to n", fix="Use e.g. --shard 2/4")
-        return cls(index, count)
-
-    @property
-    def is_whole(self) -> bool:
-        return self.count == 1
-
-
-@dataclass(frozen=True)
-class PlannedPlate:
-    role: Role
-    index: int
-    plate_id: str
-    seed: int
-
-
-def plate_seed(batch_seed: int, role_id: str, index: int) -> int:
-    """A plate's own seed, from the batch seed, role id and index only (31-bit)."""
-    digest = hashlib.sha256(f"castgate/{batch_seed}/{role_id}/{index}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
-
-
-def plan(request: Request) -> list[PlannedPlate]:
-    """Every plate (or candidate, when ``candidates_per_plate`` > 1) the request asks for, in order."""
-    per_plate = request.sampling.candidates_per_plate
-    return [
-        PlannedPlate(role, index, plate_name(request.output_template, request.batch, role.id, index),
-                     plate_seed(request.seed, role.id, index))
-        for role in request.roles
-        for index in range(role.count * per_plate)
-    ]
-
-
-def shard_slice(planned: Sequence[PlannedPlate], shard: Shard) -> list[PlannedPlate]:
-    """The deterministic slice of the plan a shard generates: every n-th plate, starting at i-1."""
-    return list(planned[shard.index - 1::shard.count])
 
 
 # -- model folders -----------------------------------------------------------------------------------

@@ -313,7 +313,7 @@ def read_manifest(batch_dir: Path) -> Manifest:
     """
     path = manifest_path(batch_dir)
     if not path.is_file():
-        if list(_part_paths(batch_dir)):
+        if list(part_paths(batch_dir)):
             raise ManifestError("the batch has shard parts that are not merged yet", where=str(batch_dir),
                                 fix=f"Run `castgate merge {batch_dir}` after all shards have finished")
         raise ManifestError("no manifest.json here: this is not a castgate batch folder", where=str(batch_dir),
@@ -344,7 +344,8 @@ def part_path(batch_dir: Path, shard: int, shard_count: int) -> Path:
     return Path(batch_dir) / PARTS_DIR / f"shard-{shard:04d}-of-{shard_count:04d}.json"
 
 
-def _part_paths(batch_dir: Path) -> Iterator[Path]:
+def part_paths(batch_dir: Path) -> Iterator[Path]:
+    """The shard part files of a batch, in name order."""
     folder = Path(batch_dir) / PARTS_DIR
     if folder.is_dir():
         yield from sorted(folder.glob("shard-*-of-*.json"))
@@ -367,7 +368,7 @@ def merge_parts(batch_dir: Path) -> Manifest:
         ManifestError: there is nothing to merge, or parts disagree.
     """
     batch_dir = Path(batch_dir)
-    parts = [(p, read_part(p)) for p in _part_paths(batch_dir)]
+    parts = [(p, read_part(p)) for p in part_paths(batch_dir)]
     with locked(batch_dir):
         base = read_manifest(batch_dir) if manifest_path(batch_dir).is_file() else None
         if base is None and not parts:
