@@ -203,51 +203,12 @@ def resized(image: "np.ndarray", width: int) -> "np.ndarray":
     return np.asarray(Image.fromarray(image).resize((width, height), Image.LANCZOS))
 
 
-def _srgb_to_linear(values: "np.ndarray") -> "np.ndarray":
-    import numpy as np
+def retone_skin(rgb: "np.ndarray", landmarks: Sequence[Sequence[float]], swatch: str,
+                method: str = "linear") -> "np.ndarray":
+    """Re-tone a photo's facial skin to a swatch colour, keeping its shading (:func:`castgate.audit.retone.retone`)."""
+    from castgate.audit.retone import retone
 
-    v = values / 255.0
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-
-
-def _linear_to_srgb(values: "np.ndarray") -> "np.ndarray":
-    import numpy as np
-
-    v = np.clip(values, 0.0, 1.0)
-    encoded = np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
-    return np.round(encoded * 255.0).astype(np.uint8)
-
-
-def retone_skin(rgb: "np.ndarray", landmarks: Sequence[Sequence[float]], swatch: str) -> "np.ndarray":
-    """Re-tone a photo's facial skin to a swatch colour, keeping its shading.
-
-    Skin is the part of an ellipse around the face whose colour lies within 25 ΔE of the cheeks' median.
-    In linear light each skin pixel becomes ``swatch * shading``, where shading is the pixel's luminance
-    over the 95th percentile of skin luminance: where the light falls fully the skin shows the swatch,
-    elsewhere it is shaded as before. Eyes, brows, lips and hair keep their colours.
-    """
-    import numpy as np
-
-    from castgate.audit.skin_tone import face_frame, patch_pixels, srgb_to_lab
-
-    origin, unit_x, unit_y, distance = face_frame(landmarks)
-    height, width = rgb.shape[:2]
-    rows, cols = np.mgrid[0:height, 0:width]
-    rel = np.stack([cols + 0.5 - origin[0], rows + 0.5 - origin[1]], axis=-1) / distance
-    fx, fy = rel @ unit_x, rel @ unit_y
-    ellipse = (fx / 1.15) ** 2 + ((fy - 0.35) / 1.45) ** 2 <= 1.0
-    cheeks = [rgb[r, c] for name, (r, c, _) in patch_pixels((height, width), landmarks).items() if "cheek" in name]
-    reference = np.median(srgb_to_lab(np.concatenate(cheeks)), axis=0)
-    mask = ellipse.copy()
-    mask[ellipse] = np.linalg.norm(srgb_to_lab(rgb[ellipse]) - reference, axis=-1) < 25.0
-    linear = _srgb_to_linear(rgb.astype(np.float64))
-    luminance = linear @ np.array([0.2126, 0.7152, 0.0722])
-    shading = np.clip(luminance / np.percentile(luminance[mask], 95), 0.0, 1.25)
-    code = swatch.lstrip("#")
-    target = _srgb_to_linear(np.array([int(code[i:i + 2], 16) for i in (0, 2, 4)], dtype=np.float64))
-    out = rgb.copy()
-    out[mask] = _linear_to_srgb(target[None, :] * shading[mask][:, None])
-    return out
+    return retone(rgb, landmarks, swatch, method)
 
 
 __all__ += ["png_bytes", "make_image_batch", "plate_ids", "astronaut", "grace_hopper", "resized", "retone_skin"]

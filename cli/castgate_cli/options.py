@@ -19,3 +19,12 @@ group_by_option = click.option(
     "--group-by", "group_by", multiple=True, metavar="COLUMN",
     help="Label tables: pool roles by this per-role column (repeatable) "
          "[default: every per-role column except prompt].")
+gender_threshold_option = click.option(
+    "--gender-threshold", type=click.FloatRange(0, 1), metavar="P",
+    help="Gender confidence below which the label is undetermined [default 0.70, or as last audited].")
+skin_threshold_option = click.option(
+    "--skin-threshold", "skin_group_threshold", type=click.FloatRange(0, 1), metavar="P",
+    help="skin_group confidence below which it is undetermined [default 0.60, or as last audited].")
+min_face_option = click.option(
+    "--min-face", "min_face_px", type=click.IntRange(min=8), metavar="PX",
+    help="Faces narrower than this are too small to read [default 32].")

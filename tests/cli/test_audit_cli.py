@@ -88,3 +88,24 @@ def test_single_image_is_audited_and_nothing_written(tmp_path):
 def test_help():
     result = run("audit", "--help")
     assert result.exit_code == 0 and "--force" in result.output and "--workers" in result.output
+
+
+def test_validate_subset_prints_bands_and_writes_the_table(tmp_path):
+    table = tmp_path / "error.json"
+    result = run("audit", "validate", "--photo", "astronaut", "--method", "linear", "--framing", "plate",
+                 "--tone", "2", "--tone", "9", "--write-table", str(table), "--json")
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["cases"] == 2 and set(out["bands"]) == {"1-3", "4-5", "6-7", "8-10"}
+    written = json.loads(table.read_text())
+    assert written["format"] == "castgate-labeller-error/1"
+    assert written["made_by"] == ("castgate audit validate --photo astronaut --method linear --framing plate "
+                                  f"--tone 2 --tone 9 --write-table {table}")
+    text = run("audit", "validate", "--photo", "astronaut", "--method", "linear", "--framing", "plate",
+               "--tone", "9")
+    assert text.exit_code == 0 and "8-10" in text.stdout and "faces read" in text.stdout
+
+
+def test_validate_needs_images_and_labels_together(tmp_path):
+    result = run("audit", "validate", "--images", str(tmp_path), "--json")
+    assert result.exit_code == 2 and "--images and --labels go together" in json.loads(result.stdout)["error"]

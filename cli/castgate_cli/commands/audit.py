@@ -1,12 +1,14 @@
-"""``castgate audit``: label every plate of a batch (or one image) for gender presentation and skin tone.
+"""``castgate audit``: label every plate of a batch (or one image) for gender presentation and skin tone;
+``castgate audit validate``: measure the auditor on a labelled set and write its error table.
 
 Exit codes: 0 audited (plates that could not be read carry an error and undetermined labels; the gate
-blocks on them), 2 usage or input error (not a batch, bad settings).
+blocks on them), 2 usage or input error (not a batch, bad settings, a bad labelled set).
 
 Example:
     $ castgate audit batches/office_a --json
     $ castgate audit batches/office_a --force --gender-threshold 0.8
     $ castgate audit some_photo.png            # one image, nothing written
+    $ castgate audit validate --write-table labeller-error.json
 """
 
 from __future__ import annotations
@@ -15,30 +17,59 @@ from pathlib import Path
 
 import click
 
+from castgate_cli.options import gender_threshold_option, min_face_option, skin_threshold_option
 from castgate_cli.output import emit, json_option, progress
 
 ATTRIBUTE_ORDER = ("gender", "skin_group", "fitzpatrick", "monk")
 
 
-@click.command()
+class AuditGroup(click.Group):
+    """``castgate audit BATCH`` (the default subcommand, ``batch``) or ``castgate audit validate``."""
+
+    default_command = "batch"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The group's help also lists the options of ``castgate audit BATCH``."""
+        super().format_options(ctx, formatter)
+        command = self.commands[self.default_command]
+        rows = [row for row in (p.get_help_record(ctx) for p in command.get_params(ctx)) if row]
+        with formatter.section("Options of castgate audit BATCH"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=AuditGroup)
+def audit() -> None:
+    """Label plates for perceived gender presentation and skin tone, or measure how often that is wrong.
+
+    \b
+    castgate audit BATCH [OPTIONS]      label a batch's plates (same as `castgate audit batch BATCH`)
+    castgate audit IMAGE [OPTIONS]      print one image's labels, write nothing
+    castgate audit validate [OPTIONS]   run the auditor over a labelled set: per-Monk-band figures and
+                                        the error table the cast gate uses
+    """
+
+
+@audit.command("batch")
 @click.argument("target", metavar="BATCH", type=click.Path(path_type=Path, exists=True))
 @click.option("--force", is_flag=True, help="Audit every plate again, even those already audited from the "
                                             "same PNG with the same settings.")
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
               help="Processes to audit with [default: every core].")
-@click.option("--gender-threshold", type=click.FloatRange(0, 1), metavar="P",
-              help="Gender confidence below which the label is undetermined [default 0.70, or as last audited].")
-@click.option("--skin-threshold", "skin_group_threshold", type=click.FloatRange(0, 1), metavar="P",
-              help="skin_group confidence below which it is undetermined [default 0.60, or as last audited].")
+@gender_threshold_option
+@skin_threshold_option
 @click.option("--fitzpatrick-table", type=click.Choice(["kinyanjui2019", "chardon1991"]),
               help="ITA -> Fitzpatrick table [default kinyanjui2019, or as last audited]; see docs/audit.md.")
-@click.option("--min-face", "min_face_px", type=click.IntRange(min=8), metavar="PX",
-              help="Faces narrower than this are too small to read [default 32].")
+@min_face_option
 @click.option("--flip/--no-flip", "flip", default=None,
               help="Average the gender classifier over the image and its mirror image (about 15 % slower) "
                    "[default: off, or as last audited].")
 @json_option
-def audit(target: Path, force: bool, workers: int | None, gender_threshold: float | None,
+def audit_batch_command(target: Path, force: bool, workers: int | None, gender_threshold: float | None,
           skin_group_threshold: float | None, fitzpatrick_table: str | None, min_face_px: int | None,
           flip: bool | None, as_json: bool) -> None:
     """Label the plates of BATCH: perceived gender presentation and skin tone (ITA, Fitzpatrick, Monk).
@@ -96,3 +127,8 @@ def _audit_one(path: Path, settings, as_json: bool) -> None:
     if ita is not None:
         lines.append(f"  ITA {ita:.1f}°, L*a*b* {result.labels['fitzpatrick'].details.get('lab')}")
     emit(data, "\n".join(lines), as_json)
+
+
+from castgate_cli.commands.audit_validate import validate  # noqa: E402  (a subcommand in its own module)
+
+audit.add_command(validate)

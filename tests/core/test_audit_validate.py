@@ -1,0 +1,99 @@
+"""``castgate.audit.validate``: the labelled sweep, its per-band figures and the error table the gate reads."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from castgate.audit.retone import METHODS, retone
+from castgate.audit.skin_tone import MONK_SWATCHES, measure_skin
+from castgate.audit.validate import BANDS, TABLE_FORMAT, Outcome, error_table, ita_monotone, validate, \
+    write_error_table
+from castgate.audit.validation_set import PHOTOS, default_cases, frame, studio_cases
+from castgate.errors import LabelsFileError
+
+
+def test_every_retone_method_moves_the_measured_skin_onto_the_swatch_in_order():
+    photo = PHOTOS["astronaut"]
+    rgb = photo.load()
+    for method in METHODS:
+        lightness = [measure_skin(retone(rgb, photo.landmarks, code, method), photo.landmarks).lab[0]
+                     for code in MONK_SWATCHES[::3]]
+        assert lightness == sorted(lightness, reverse=True), (method, lightness)
+
+
+def test_small_framings_put_a_face_of_that_width_in_a_256_frame():
+    photo = PHOTOS["grace_hopper"]
+    rgb = photo.load()
+    for framing in ("face24", "face32", "plate"):
+        image = frame(rgb, photo.landmarks, framing)
+        assert image.dtype == np.uint8 and image.shape[1] == 256
+    small = frame(rgb, photo.landmarks, "face24")
+    assert small.shape == (256, 256, 3)
+    changed = np.any(small != small[0, 0], axis=-1)           # the photo inside the flat border
+    assert 30 <= changed.any(axis=0).sum() <= 120
+
+
+def test_default_sweep_is_the_full_product_and_subsets_are_checked():
+    cases = default_cases()
+    assert len(cases) == len(PHOTOS) * len(METHODS) * 10 * 4 and len({c.id for c in cases}) == len(cases)
+    assert {c.skin_group for c in cases if c.monk <= 5} == {"lighter"}
+    with pytest.raises(ValueError, match="unknown framing"):
+        default_cases(framings=["face8"])
+
+
+def _outcome(monk, gender_auto, group_auto, read=True):
+    group = "lighter" if monk <= 5 else "darker"
+    return Outcome(case_id=f"c{monk}", truth={"gender": "female", "monk": str(monk), "skin_group": group},
+                   monk=monk, group=group, face_read=read,
+                   labels={"gender": gender_auto, "skin_group": group_auto, "fitzpatrick": "II", "monk": str(monk)})
+
+
+def test_error_table_counts_confusion_abstentions_and_cases_per_true_group():
+    outcomes = [_outcome(2, "female", "lighter"), _outcome(2, "male", "lighter"), _outcome(9, "undetermined",
+                "darker", read=False), _outcome(9, "female", "lighter")]
+    table = error_table(outcomes, {"gender": "g-method", "skin_group": "s-method"}, made_by="x", set_description="y")
+    assert table["format"] == TABLE_FORMAT and table["methods"] == {"gender": "g-method", "skin_group": "s-method"}
+    gender = table["attributes"]["gender"]
+    assert gender["confusion"]["lighter"] == {"female": {"female": 1}, "male": {"female": 1}}
+    assert gender["abstained"] == {"lighter": 0, "darker": 1} and gender["cases"] == {"lighter": 2, "darker": 2}
+    skin = table["attributes"]["skin_group"]["confusion"]
+    assert skin["darker"] == {"darker": {"darker": 1}, "lighter": {"darker": 1}}
+    assert set(table["monk_bands"]) == set(BANDS) and table["monk_bands"]["8-10"]["faces_read"] == 1
+
+
+def test_ita_series_must_fall_from_light_to_dark():
+    def point(monk, ita):
+        return Outcome(case_id=str(monk), truth={}, monk=monk, group=None, face_read=True, labels={},
+                       ita=ita, series="p/m/f")
+    assert ita_monotone([point(1, 50.0), point(5, 30.0), point(9, -40.0)])["monotone"] == 1
+    assert ita_monotone([point(1, 50.0), point(5, 55.0)])["not_monotone"] == ["p/m/f"]
+
+
+def test_validate_a_small_subset_end_to_end(tmp_path):
+    cases = default_cases(photos=["astronaut"], methods=["linear"], framings=["plate"], tones=[2, 9])
+    report = validate(cases, made_by="castgate audit validate --tone 2 --tone 9", set_description="subset")
+    assert report.cases == 2
+    assert report.bands["1-3"]["cases"] == 1 and report.bands["8-10"]["cases"] == 1
+    path = tmp_path / "table.json"
+    write_error_table(path, report.error_table)
+    table = json.loads(path.read_text())
+    assert table["made_by"].startswith("castgate audit validate")
+    assert sum(table["attributes"]["skin_group"]["cases"].values()) == 2
+
+
+def test_studio_set_reads_a_folder_and_a_review_csv(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((64, 64, 3), 120, np.uint8)).save(tmp_path / "p1.png")
+    Image.fromarray(np.full((64, 64, 3), 60, np.uint8)).save(tmp_path / "p2.jpg")
+    csv = tmp_path / "truth.csv"
+    csv.write_text("plate_id,gender,fitzpatrick,monk\np1,female,II,2\np2,male,V,9\n")
+    cases = {c.id: c for c in studio_cases(tmp_path, csv)}
+    assert cases["p2"].truth == {"gender": "male", "fitzpatrick": "V", "monk": "9", "skin_group": "darker"}
+    assert cases["p1"].make().endswith("p1.png")
+    csv.write_text("plate_id,gender\np3,female\n")
+    with pytest.raises(LabelsFileError, match="p3"):
+        studio_cases(tmp_path, csv)
