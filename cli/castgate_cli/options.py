@@ -28,3 +28,12 @@ skin_threshold_option = click.option(
 min_face_option = click.option(
     "--min-face", "min_face_px", type=click.IntRange(min=8), metavar="PX",
     help="Faces narrower than this are too small to read [default 32].")
+question_option = click.option(
+    "--question", type=click.Choice(["cast", "generator"]), default=None,
+    help="cast: is this set of plates balanced (the kept plates are the population; default for a batch). "
+         "generator: is the model behind them biased (sampling intervals; default for --labels tables). "
+         "[default: the quota's question, else by source].")
+error_table_option = click.option(
+    "--error-table", "error_table", type=click.Path(path_type=Path), metavar="JSON",
+    help="The labeller's measured error table for the cast question (castgate-labeller-error/1) "
+         "[default: the table shipped with castgate, if any].")

@@ -43,6 +43,9 @@ from castgate.stats import CORRECTIONS, METHODS
 PRESETS_DIR = Path(__file__).parent / "presets"
 DEFAULT_QUOTA = "parity"
 SCOPES = ("per_role", "pooled", "both")
+QUESTIONS = ("cast", "generator")   # docs/gate.md: the set of plates, or the model behind them
+JOINT_SEPARATOR = "×"                # "gender×skin_group"
+CELL_SEPARATOR = "·"                 # "female·darker"
 
 # Keys an attribute table (and, as defaults, the top level) may set, with their defaults.
 DEFAULTS: dict[str, Any] = {
@@ -54,8 +57,9 @@ DEFAULTS: dict[str, Any] = {
     "interval": "clopper-pearson",
     "simultaneous": "bonferroni",
 }
-_TOP_KEYS = {"name", "description"} | set(DEFAULTS)
+_TOP_KEYS = {"name", "description", "question", "joint"} | set(DEFAULTS)
 _ATTRIBUTE_KEYS = {"targets"} | set(DEFAULTS)
+_JOINT_KEYS = {"attributes"} | _ATTRIBUTE_KEYS
 _SUM_TOLERANCE = 1e-6
 
 
@@ -72,10 +76,15 @@ class AttributeQuota:
     scope: str                        # "per_role", "pooled" or "both"
     interval: str = "clopper-pearson"  # or "wilson"
     simultaneous: str = "bonferroni"   # or "none"
+    parts: tuple[str, ...] = ()        # a joint quota's attributes, e.g. ("gender", "skin_group")
 
     @property
     def categories(self) -> tuple[str, ...]:
         return tuple(self.targets)
+
+    @property
+    def is_joint(self) -> bool:
+        return bool(self.parts)
 
     def applies_to(self, kind: str) -> bool:
         """Whether this attribute is gated for a scope kind: ``"role"``, ``"group"`` or ``"pooled"``."""
@@ -91,7 +100,8 @@ class Quota:
     name: str
     source: str                       # the preset name or the file it came from
     description: str
-    attributes: tuple[AttributeQuota, ...]
+    attributes: tuple[AttributeQuota, ...]     # single attributes, then joint quotas
+    question: str | None = None                # "cast" or "generator"; None: the default for the source
 
     def attribute(self, name: str) -> AttributeQuota:
         for item in self.attributes:
@@ -101,11 +111,25 @@ class Quota:
 
     @property
     def attribute_names(self) -> tuple[str, ...]:
+        """Every judged name: single attributes and joint ones (``gender×skin_group``)."""
         return tuple(a.attribute for a in self.attributes)
+
+    @property
+    def label_attributes(self) -> tuple[str, ...]:
+        """The plate label attributes the quota needs (joint quotas' parts included)."""
+        names = [a.attribute for a in self.attributes if not a.is_joint]
+        names += [p for a in self.attributes for p in a.parts]
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def joints(self) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+        """``{joint name: (attributes, cells)}``."""
+        return {a.attribute: (a.parts, a.categories) for a in self.attributes if a.is_joint}
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict for JSON output and the manifest's verdict record."""
         return {"name": self.name, "source": self.source, "description": self.description,
+                "question": self.question,
                 "attributes": [dict(asdict(a), targets=dict(a.targets)) for a in self.attributes]}
 
 
@@ -183,9 +207,17 @@ def quota_from_dict(data: Mapping[str, Any], *, source: str = "quota.toml") -> Q
     if not isinstance(description, str):
         problems.append("description must be a string")
         description = str(description)
+    question = data.get("question")
+    if question is not None and question not in QUESTIONS:
+        problems.append(f"question is {question!r}; use one of {', '.join(repr(q) for q in QUESTIONS)}")
+        question = None
     defaults = dict(DEFAULTS)
     defaults.update(_settings(data, "", problems))
-    if not attributes_present:
+    joints_raw = data.get("joint", [])
+    if not isinstance(joints_raw, list):
+        problems.append("joint must be an array of tables: write [[joint]] with attributes = [...] and targets")
+        joints_raw = []
+    if not attributes_present and not joints_raw:
         problems.append(f"no attribute table; add at least one of {', '.join(f'[{a}]' for a in ATTRIBUTES)} "
                         "with targets = {category = share, ...}")
     attributes = []
@@ -197,9 +229,14 @@ def quota_from_dict(data: Mapping[str, Any], *, source: str = "quota.toml") -> Q
         item = _attribute_quota(attribute, table, defaults, problems)
         if item is not None:
             attributes.append(item)
+    for position, table in enumerate(joints_raw, start=1):
+        item = _joint_quota(position, table, defaults, problems)
+        if item is not None:
+            attributes.append(item)
     if problems:
         _raise(problems, source)
-    return Quota(name=name, source=source, description=description, attributes=tuple(attributes))
+    return Quota(name=name, source=source, description=description, attributes=tuple(attributes),
+                 question=question)
 
 
 # -- validation helpers ------------------------------------------------------------------------------
@@ -299,6 +336,60 @@ def _attribute_quota(attribute: str, table: Mapping[str, Any], defaults: Mapping
     if len(problems) > start:
         return None
     return AttributeQuota(attribute=attribute, targets={c: targets[c] for c in categories}, **settings)
+
+
+def _joint_quota(position: int, table: Any, defaults: Mapping[str, Any],
+                 problems: list[str]) -> AttributeQuota | None:
+    """A ``[[joint]]`` table: targets over the cells of two attributes, e.g. female·darker."""
+    prefix = f"[[joint]] {position}: "
+    if not isinstance(table, dict):
+        problems.append(f"{prefix}must be a table with attributes = [...] and targets")
+        return None
+    start = len(problems)
+    for key in table:
+        if key not in _JOINT_KEYS:
+            problems.append(_unknown_key(key, prefix, sorted(_JOINT_KEYS)))
+    parts = table.get("attributes")
+    if (not isinstance(parts, list) or len(parts) != 2 or len(set(parts)) != 2
+            or not all(p in ATTRIBUTES for p in parts)):
+        problems.append(f"{prefix}attributes is {parts!r}; name two different attributes, e.g. "
+                        f'attributes = ["gender", "skin_group"] (known: {", ".join(ATTRIBUTES)})')
+        return None
+    first, second = parts
+    settings = dict(defaults)
+    settings.update(_settings(table, prefix, problems))
+    targets: dict[str, float] = {}
+    raw = table.get("targets")
+    example = (f"targets = {{ {ATTRIBUTES[first][0]} = {{ {ATTRIBUTES[second][0]} = 0.25, ... }}, ... }}")
+    if not isinstance(raw, dict):
+        problems.append(f"{prefix}targets must be a table of {first} -> {{{second} -> share}}, e.g. {example}")
+        return None
+    for a in raw:
+        if a not in ATTRIBUTES[first]:
+            problems.append(f"{prefix}targets.{a} is not a category of {first}; use {', '.join(ATTRIBUTES[first])}")
+    for a in ATTRIBUTES[first]:
+        row = raw.get(a)
+        if not isinstance(row, dict):
+            problems.append(f"{prefix}targets.{a} is missing or not a table; add {a} = {{ "
+                            + ", ".join(f"{b} = ..." for b in ATTRIBUTES[second]) + " }")
+            continue
+        for b in row:
+            if b not in ATTRIBUTES[second]:
+                problems.append(f"{prefix}targets.{a}.{b} is not a category of {second}; "
+                                f"use {', '.join(ATTRIBUTES[second])}")
+        for b in ATTRIBUTES[second]:
+            share = row.get(b)
+            if not _is_number(share) or not 0.0 <= share <= 1.0:
+                problems.append(f"{prefix}targets.{a}.{b} is {share!r}; use a share 0–1 (0.0 for a cell "
+                                "that should not appear)")
+            else:
+                targets[f"{a}{CELL_SEPARATOR}{b}"] = float(share)
+    if len(problems) == start and abs(sum(targets.values()) - 1.0) > _SUM_TOLERANCE:
+        problems.append(f"{prefix}targets sum to {sum(targets.values()):.6g}; make the cell shares sum to 1")
+    if len(problems) > start:
+        return None
+    return AttributeQuota(attribute=f"{first}{JOINT_SEPARATOR}{second}", targets=targets, parts=(first, second),
+                          **settings)
 
 
 def _is_number(value: Any) -> bool:

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from castgate.manifest import read_manifest
 from castgate_cli.main import cli
 
-WIDE = ("min_sample = 10\ntolerance = 0.2\n[gender]\ntargets = { female = 0.5, male = 0.5 }\n"
+WIDE = ('question = "generator"\nmin_sample = 10\ntolerance = 0.2\n[gender]\ntargets = { female = 0.5, male = 0.5 }\n'
         "[skin_group]\ntargets = { lighter = 0.5, darker = 0.5 }\n")
 
 
@@ -54,7 +54,7 @@ def test_fail_exits_1_with_json(tmp_path: Path, quota: str):
 
 def test_insufficient_exits_3(tmp_path: Path):
     batch = make_batch(tmp_path / "b", {"nurse": mixed(20, 20)})
-    result = run("gate", str(batch), "--no-record")  # parity: 40 plates cannot decide ± 10 points
+    result = run("gate", str(batch), "--no-record", "--question", "generator")  # 40 plates cannot decide ± 10 points
     assert result.exit_code == 3
     assert "INSUFFICIENT" in result.output and "more plates to decide" in result.output
 

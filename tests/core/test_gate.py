@@ -16,7 +16,7 @@ from castgate.labels_table import parse_label_table
 from castgate.manifest import read_manifest
 from castgate.quotas import load_quota, parse_quota
 
-WIDE = ("min_sample = 10\ntolerance = 0.2\n[gender]\ntargets = { female = 0.5, male = 0.5 }\n"
+WIDE = ('question = "generator"\nmin_sample = 10\ntolerance = 0.2\n[gender]\ntargets = { female = 0.5, male = 0.5 }\n'
         "[skin_group]\ntargets = { lighter = 0.5, darker = 0.5 }\n")
 
 
@@ -97,7 +97,7 @@ def test_worst_verdict_order():
     assert worst(["FAIL", "UNAUDITABLE"]) == "UNAUDITABLE"
     assert worst(["UNAUDITABLE", "TAMPERED", None]) == "TAMPERED"
     assert worst([None]) is None
-    assert EXIT_CODES == {"PASS": 0, "INSUFFICIENT": 3, "FAIL": 1, "UNAUDITABLE": 1, "TAMPERED": 1}
+    assert EXIT_CODES == {"PASS": 0, "UNDECIDED": 3, "INSUFFICIENT": 3, "FAIL": 1, "UNAUDITABLE": 1, "TAMPERED": 1}
 
 
 # -- batches on disk ------------------------------------------------------------------------------------
@@ -135,9 +135,18 @@ def test_no_record_leaves_the_manifest_alone(tmp_path: Path, wide_quota: Path):
 
 def test_default_quota_is_parity_and_small_batches_are_insufficient(tmp_path: Path):
     batch = make_batch(tmp_path / "b", {"nurse": balanced(40)})
-    result = gate_batch(batch, record=False)
+    result = gate_batch(batch, record=False, question="generator")
     assert result.quota.name == "parity"
     assert (result.verdict, result.exit_code) == ("INSUFFICIENT", 3)
+
+
+def test_a_batch_is_judged_as_a_cast_by_default(tmp_path: Path):
+    """Unmeasured automatic labels (no error table) could be anything: the cast is UNDECIDED, not PASS."""
+    batch = make_batch(tmp_path / "b", {"nurse": balanced(40)})
+    result = gate_batch(batch, record=False)
+    assert (result.question, result.verdict, result.exit_code) == ("cast", "UNDECIDED", 3)
+    assert len(result.review) == 40 and result.to_dict()["review"] == list(result.review)
+    assert read_manifest(batch).verdict is None
 
 
 def test_an_edited_plate_makes_the_batch_tampered(tmp_path: Path, wide_quota: Path):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from castgate.checks import UNAUDITABLE
+from castgate.gate.cast import UNDECIDED
 from castgate.gate.results import AttributeResult, CategoryResult
 from castgate.gate.tally import Tally
 from castgate.stats import FAIL, INSUFFICIENT, PASS
@@ -105,3 +108,83 @@ def _more_words(more: int | None) -> str:
         return "; undecidable at this share"
     return f"; ~{more} more plates to decide"
 
+
+
+# -- the cast question ---------------------------------------------------------------------------------
+def count_span(low: int, high: int) -> str:
+    """``20`` or ``18–23``."""
+    return str(low) if low == high else f"{low}–{high}"
+
+
+def band_text(band_low: int, band_high: int, n: int) -> str:
+    """The band on counts in words: ``16–24 of 40`` (or ``none of 3`` when it holds no whole count)."""
+    if band_low > band_high:
+        return f"no whole count of {n}"
+    return f"{count_span(band_low, band_high)} of {n}"
+
+
+def sizes_words(sizes: Sequence[int]) -> str:
+    return ", ".join(str(s) for s in sizes) if sizes else "none nearby"
+
+
+def explain_cast(result: AttributeResult, verdict: str, tally: Tally) -> tuple[str, str]:
+    """(one-line reason, plain-words explanation) of an attribute's verdict under the cast question."""
+    judgement = result.cast
+    assert judgement is not None
+    attribute, total = result.attribute, result.plate_count
+    where = tally.title if tally.kind != "pooled" else "all roles pooled"
+    conf = f"{100 * result.confidence:g} %"
+    if total == 0:
+        return "no plates", f"{where}: there are no kept plates, so there is nothing to judge."
+    if verdict == UNAUDITABLE:
+        return (f"{result.unlabelled} of {total} plates have no usable {attribute} label",
+                f"{result.unlabelled} of the {total} plates of {where} have no usable {attribute} label. "
+                "The gate fails closed: audit them (castgate audit) or label them by hand (castgate review).")
+    if verdict == UNDECIDED and judgement.verdict == PASS:
+        share = result.undetermined_share
+        return (f"{result.undetermined} undetermined ({pct(share)}, limit {pct(result.max_undetermined)}); "
+                f"{len(judgement.review)} plates to review",
+                f"Every plausible count of {where} lies in its band, but {result.undetermined} of its {total} plates "
+                f"({pct(share)}) have an undetermined {attribute}, more than the {pct(result.max_undetermined)} "
+                "the quota allows, so the cast is UNDECIDED until they are reviewed or replaced.")
+    counts = judgement.counts
+    if judgement.cannot_meet:
+        first = next((c for c in counts if c.band_empty), counts[0])
+        reason = (f"a cast of {total} plates cannot meet {_num(first.target)} % ± {_num(result.tolerance)} "
+                  f"({first.category}: no whole count in {(first.target - result.tolerance) * total:.3g}–"
+                  f"{(first.target + result.tolerance) * total:.3g} of {total}); sizes that can: "
+                  f"{sizes_words(judgement.sizes_that_can)}")
+        return reason, (f"{where} has {total} plates. " + reason[0].upper() + reason[1:] +
+                        ". Add or remove plates to reach one of those sizes.")
+    pieces = []
+    for c in counts:
+        position = ("in" if c.verdict == PASS else "above" if c.low > c.band_high
+                    else "below" if c.high < c.band_low else "across")
+        pieces.append(f"{c.category} {count_span(c.low, c.high)} {position} {band_text(c.band_low, c.band_high, total)}")
+    reason = "; ".join(pieces if len(counts) <= 3 else [p for p, c in zip(pieces, counts) if c.verdict != PASS]
+                       or pieces[:3])
+    labelled = ", ".join(f"{c.labelled} {c.category}" for c in counts)
+    opening = (f"The {total} plates of {where} are the cast itself, so the question is a count: labelled "
+               f"{labelled}" + (f", {result.undetermined} undetermined" if result.undetermined else "") + ". ")
+    certainty = ("Every label is a human one, so these counts are exact. " if all(
+        c.low == c.high for c in counts) else
+        f"Counting what the labels could hide (automatic labels by the labeller's measured error, plates "
+        f"that could be anyone as anyone), at {conf} confidence the true counts are "
+        + ", ".join(f"{c.category} {count_span(c.low, c.high)}" for c in counts) + ". ")
+    band = ("The quota's band on counts is " + ", ".join(
+        f"{c.category} {band_text(c.band_low, c.band_high, total)}" for c in counts) + ". ")
+    if verdict == PASS:
+        tail = f"Every plausible count lies in its band, so {attribute} PASSes here."
+    elif verdict == FAIL:
+        tail = f"No plausible count of {', '.join(c.category for c in counts if c.verdict == FAIL)} lies in its band, so {attribute} FAILs here."
+    else:
+        review = judgement.review
+        tail = (f"Some plausible counts lie in the band and some outside, so the cast is UNDECIDED until "
+                f"plates are reviewed: {len(review)} plate{'s' if len(review) != 1 else ''} to review, most decisive "
+                "first" + (f" ({', '.join(r.plate_id for r in review[:5])}{', …' if len(review) > 5 else ''})" if review else "")
+                + ".")
+        if not review and judgement.unreadable:
+            tail = ("Some plausible counts lie outside the band because of plates reviewers found unreadable "
+                    f"({', '.join(judgement.unreadable[:5])}); replace them.")
+        reason += f"; {len(review)} plate{'s' if len(review) != 1 else ''} to review" if review else "; unreadable plates could tip it"
+    return reason, opening + certainty + band + tail

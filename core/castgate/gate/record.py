@@ -26,7 +26,8 @@ def record_verdict(batch_dir: Path, result: GateResult, *, gated: Manifest) -> M
             raise ManifestError("the batch changed while it was being gated", where=str(batch_dir),
                                 fix="Run castgate gate again")
         return dataclasses.replace(current, verdict=record).with_event(
-            "gate", verdict=result.verdict, exit_code=result.exit_code, quota=result.quota.name,
+            "gate", verdict=result.verdict, exit_code=result.exit_code, question=result.question,
+            quota=result.quota.name,
             quota_source=result.quota.source, summary=result.summary)
 
     return update_manifest(batch_dir, change)
@@ -36,6 +37,7 @@ def verdict_record(result: GateResult) -> dict[str, Any]:
     """The compact form of a result stored in ``Manifest.verdict``: verdicts and reasons, not intervals."""
     return {
         "verdict": result.verdict, "exit_code": result.exit_code, "time": result.time,
+        "question": result.question, "review": list(result.review[:_RECORDED_PLATE_IDS]),
         "summary": result.summary, "castgate_version": result.castgate_version,
         "quota": {"name": result.quota.name, "source": result.quota.source},
         "scopes": [{"scope": s.scope, "kind": s.kind, "verdict": s.verdict,

@@ -1,8 +1,9 @@
 """The gate's verdicts and result records: what a judged attribute, scope and batch look like.
 
 Verdicts, worst first: TAMPERED (a plate file changed) > UNAUDITABLE (labels missing, stale or too
-often undetermined) > FAIL > INSUFFICIENT (generator question: more plates needed) > PASS.
-Exit codes (docs/gate.md): 0 PASS, 1 blocked (FAIL, UNAUDITABLE, TAMPERED), 3 INSUFFICIENT.
+often undetermined) > FAIL > INSUFFICIENT (generator question: more plates needed) > UNDECIDED (cast
+question: reviews needed) > PASS. Exit codes (docs/gate.md): 0 PASS, 1 blocked (FAIL, UNAUDITABLE,
+TAMPERED), 3 INSUFFICIENT or UNDECIDED.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from typing import Any, Iterable, Mapping
 
 from castgate import __version__
 from castgate.checks import TAMPERED, UNAUDITABLE, Problem
+from castgate.gate.cast import UNDECIDED, CastJudgement
 from castgate.quotas import Quota
 from castgate.stats import FAIL, INSUFFICIENT, PASS
 
-VERDICTS = (PASS, INSUFFICIENT, FAIL, UNAUDITABLE, TAMPERED)  # best to worst
-EXIT_CODES = {PASS: 0, INSUFFICIENT: 3, FAIL: 1, UNAUDITABLE: 1, TAMPERED: 1}
+VERDICTS = (PASS, UNDECIDED, INSUFFICIENT, FAIL, UNAUDITABLE, TAMPERED)  # best to worst
+EXIT_CODES = {PASS: 0, UNDECIDED: 3, INSUFFICIENT: 3, FAIL: 1, UNAUDITABLE: 1, TAMPERED: 1}
+CAST, GENERATOR = "cast", "generator"
+QUESTION_WORDS = {CAST: "is this set of plates, the one that goes into the shot, balanced?",
+                  GENERATOR: "is the model / prompt behind these plates biased?"}
 
 
 def worst(verdicts: Iterable[str | None]) -> str | None:
@@ -67,6 +72,8 @@ class AttributeResult:
     reason: str                  # one line
     explanation: str             # plain words, for the report
     undetermined_reasons: Mapping[str, int] = field(default_factory=dict)
+    question: str = GENERATOR
+    cast: CastJudgement | None = None    # the cast question's counts, bands and review list
 
     def category(self, name: str) -> CategoryResult:
         for item in self.categories:
@@ -114,6 +121,9 @@ class GateResult:
     problems: tuple[Problem, ...]        # integrity problems and quota findings, each with a fix
     time: str
     castgate_version: str = __version__
+    question: str = GENERATOR
+    error_model: Mapping[str, Any] | None = None   # which table and reviews back the cast question
+    review: tuple[str, ...] = ()                    # plate ids to review, most decisive first
 
     def scope(self, name: str) -> ScopeResult:
         for item in self.scopes:
@@ -134,6 +144,8 @@ class GateResult:
             "verdict": self.verdict, "exit_code": self.exit_code, "summary": self.summary,
             "source": dict(self.source), "quota": self.quota.to_dict(), "time": self.time,
             "castgate_version": self.castgate_version,
+            "question": self.question, "question_words": QUESTION_WORDS[self.question],
+            "error_model": _plain(self.error_model), "review": list(self.review),
             "scopes": [_plain(s) for s in self.scopes],
             "problems": [p.to_dict(max_plate_ids) for p in self.problems],
         }

@@ -7,9 +7,10 @@ from typing import Mapping, Sequence
 
 from castgate.checks import UNAUDITABLE, Problem, ProgressCallback, default_checks, run_checks
 from castgate.errors import LabelsFileError
-from castgate.gate.judge import evaluate_manifest, evaluate_tallies
+from castgate.gate.error_model import ErrorModel, resolve_error_table
+from castgate.gate.judge import evaluate_manifest, evaluate_tallies, resolve_question, table_evidence
 from castgate.gate.record import record_verdict
-from castgate.gate.results import GateResult
+from castgate.gate.results import CAST, GENERATOR, GateResult
 from castgate.gate.tally import tally_label_table
 from castgate.labels_table import LabelTable, read_label_table
 from castgate.manifest import Manifest, read_manifest
@@ -24,7 +25,8 @@ def default_quota_name(manifest: Manifest) -> str:
 
 
 def gate_batch(batch_dir: Path, quota: str | Path | Quota | None = None, *, record: bool = True,
-               verify_files: bool = True, on_progress: ProgressCallback | None = None) -> GateResult:
+               verify_files: bool = True, on_progress: ProgressCallback | None = None,
+               question: str | None = None, error_table: Path | str | None = None) -> GateResult:
     """Gate a batch folder: read the manifest, run the checks, judge, and record the verdict.
 
     Args:
@@ -34,10 +36,13 @@ def gate_batch(batch_dir: Path, quota: str | Path | Quota | None = None, *, reco
         verify_files: hash every kept plate file (TAMPERED check). The gate always does; only
             benchmarks and previews turn it off.
         on_progress: ``on_progress(done, total)`` while hashing.
+        question: ``"cast"`` (default for a batch) or ``"generator"``; default: the quota's, else cast.
+        error_table: the labeller's error table for the cast question; default: the one shipped.
 
     Raises:
         ManifestError: no or invalid manifest; or the batch changed while it was being gated.
         QuotaFileError: the quota cannot be loaded.
+        ErrorTableError: the error table cannot be read.
 
     Example:
         >>> gate_batch(Path("hospital_extras"), "parity").verdict
@@ -45,33 +50,39 @@ def gate_batch(batch_dir: Path, quota: str | Path | Quota | None = None, *, reco
     """
     batch_dir = Path(batch_dir)
     manifest = read_manifest(batch_dir)
-    result = gate_manifest(manifest, batch_dir, quota, verify_files=verify_files, on_progress=on_progress)
+    result = gate_manifest(manifest, batch_dir, quota, verify_files=verify_files, on_progress=on_progress,
+                           question=question, error_table=error_table)
     if record:
         record_verdict(batch_dir, result, gated=manifest)
     return result
 
 
 def gate_manifest(manifest: Manifest, batch_dir: Path | None, quota: str | Path | Quota | None = None, *,
-                  verify_files: bool = True, on_progress: ProgressCallback | None = None) -> GateResult:
+                  verify_files: bool = True, on_progress: ProgressCallback | None = None,
+                  question: str | None = None, error_table: Path | str | None = None) -> GateResult:
     """Run the checks and judge a manifest already read (records nothing; see :func:`gate_batch`)."""
     if not isinstance(quota, Quota):
         quota = load_quota(quota if quota is not None else default_quota_name(manifest))
-    checks = default_checks(quota.attribute_names, verify_files=verify_files and batch_dir is not None,
+    question = resolve_question(question, quota, CAST)
+    model = ErrorModel.from_table(resolve_error_table(error_table), manifest.kept_plates) if question == CAST else None
+    checks = default_checks(quota.label_attributes, verify_files=verify_files and batch_dir is not None,
                             on_progress=on_progress)
     problems = run_checks(checks, manifest, batch_dir)
-    return evaluate_manifest(manifest, quota, problems=problems,
+    return evaluate_manifest(manifest, quota, problems=problems, question=question, model=model,
                              source={"kind": "batch", "path": str(batch_dir) if batch_dir else None,
                                      "name": manifest.batch})
 
 
 def gate_label_table(path: Path | LabelTable, quota: str | Path | Quota | None = None, *,
-                     group_by: Sequence[str] | None = None) -> GateResult:
+                     group_by: Sequence[str] | None = None, question: str | None = None) -> GateResult:
     """Gate a CSV label table (the seed study's long format), pooling roles by ``group_by`` columns.
 
     Args:
         path: the CSV file, or a table already read.
         quota: as :func:`gate_batch`; default parity.
         group_by: per-role columns to pool by; default every per-role column except ``prompt``.
+        question: ``"generator"`` (default for a table: the seed study is a model audit) or ``"cast"``,
+            which reads the table's rows as the whole cast with people's (certain) labels.
 
     Raises:
         LabelsFileError: the table is invalid, or a ``group_by`` column does not describe roles.
@@ -92,12 +103,15 @@ def gate_label_table(path: Path | LabelTable, quota: str | Path | Quota | None =
             raise LabelsFileError(f"cannot group by {column!r}: it is not a per-role column of the table "
                                   f"(per-role columns: {known})", where=table.source,
                                   fix="Pass one of those columns to --group-by, or add the column")
+    question = resolve_question(question, quota, GENERATOR)
     groups = {c: {role: table.role_values[role][c] for role in table.roles} for c in columns}
     tallies = tally_label_table(table, quota.attribute_names)
+    if question == CAST:
+        tallies = table_evidence(tallies, table, quota)
     problems = [Problem(check="labels_present", verdict=UNAUDITABLE,
                         message=f"the table has no {a} column, so every plate lacks a {a} label",
                         fix=f"Add a {a} column, or gate with a quota that does not judge {a}")
-                for a in quota.attribute_names if a not in table.attributes]
-    return evaluate_tallies(tallies, quota, problems=problems, groups=groups,
+                for a in quota.label_attributes if a not in table.attributes]
+    return evaluate_tallies(tallies, quota, problems=problems, groups=groups, question=question,
                             source={"kind": "labels", "path": table.source, "name": Path(table.source).name})
 

@@ -6,8 +6,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from castgate.gate.evidence import Evidence
 from castgate.labels_table import LabelTable
 from castgate.manifest import UNDETERMINED, Plate
+from castgate.quotas import CELL_SEPARATOR, JOINT_SEPARATOR
 
 POOLED = "pooled"
 
@@ -24,6 +26,21 @@ class Tally:
     counts: Mapping[str, Mapping[str, int]]           # attribute -> label value -> plates
     undetermined_reasons: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     prompt: str | None = None
+    evidence: Mapping[str, tuple[Evidence, ...]] = field(default_factory=dict)  # for the cast question
+
+
+def joint_value(values: Sequence[str | None]) -> str | None:
+    """A joint cell's value from its parts: None if any is missing, undetermined if any is, else ``a·b``."""
+    if any(v is None for v in values):
+        return None
+    if any(v == UNDETERMINED for v in values):
+        return UNDETERMINED
+    return CELL_SEPARATOR.join(values)  # type: ignore[arg-type]
+
+
+def _parts(attributes: Sequence[str]) -> list[str]:
+    """The label attributes behind ``attributes`` (joint names ``a×b`` give ``a`` and ``b``)."""
+    return list(dict.fromkeys(p for a in attributes for p in a.split(JOINT_SEPARATOR)))
 
 
 def tally_plates(plates: Sequence[Plate], attributes: Sequence[str], role_order: Sequence[str] = (),
@@ -31,8 +48,10 @@ def tally_plates(plates: Sequence[Plate], attributes: Sequence[str], role_order:
     """Count the labels of ``plates`` (kept plates) per role, in ``role_order`` then first appearance.
 
     Values are the effective labels (human over automatic); plates without a label are not counted,
-    so ``plate_count - sum(counts[attribute].values())`` is the number missing a label.
+    so ``plate_count - sum(counts[attribute].values())`` is the number missing a label. A joint name
+    (``gender×skin_group``) counts cells (``female·darker``).
     """
+    judged, attributes = list(attributes), _parts(attributes)
     # One pass, one Counter keyed by (role, value per attribute): the per-plate work stays small.
     joint: Counter[tuple] = Counter()
     reasons: dict[str, dict[str, Counter]] = {}
@@ -58,18 +77,21 @@ def tally_plates(plates: Sequence[Plate], attributes: Sequence[str], role_order:
                        else auto.reason or "no reason given")  # type: ignore[union-attr]
                 reasons[role][attribute][why] += 1
         joint[tuple(key)] += 1
-    per_role: dict[str, dict[str, Counter]] = {r: {a: Counter() for a in attributes} for r in found_prompts}
+    per_role: dict[str, dict[str, Counter]] = {r: {a: Counter() for a in judged} for r in found_prompts}
     plate_counts: Counter[str] = Counter()
     for (role, *values), n in joint.items():
         plate_counts[role] += n
-        for attribute, value in zip(attributes, values):
+        value_of = dict(zip(attributes, values))
+        for attribute in judged:
+            value = (value_of[attribute] if attribute in value_of
+                     else joint_value([value_of[p] for p in attribute.split(JOINT_SEPARATOR)]))
             if value is not None:
                 per_role[role][attribute][value] += n
     order = [r for r in role_order if r in per_role] + [r for r in per_role if r not in role_order]
     prompts = prompts or {}
     return [Tally(scope=role, kind="role", title=role, roles=(role,), plate_count=plate_counts[role],
                   counts={a: dict(c) for a, c in per_role[role].items()},
-                  undetermined_reasons={a: dict(c) for a, c in reasons[role].items()},
+                  undetermined_reasons={a: dict(c) for a, c in reasons[role].items() if a in judged},
                   prompt=prompts.get(role, found_prompts.get(role)))
             for role in order]
 
@@ -80,6 +102,14 @@ def tally_label_table(table: LabelTable, attributes: Sequence[str]) -> list[Tall
     for role in table.roles:
         counts = {a: table.role_counts(role, a) for a in attributes if a in table.attributes}
         for a in attributes:
+            parts = a.split(JOINT_SEPARATOR)
+            if len(parts) > 1 and all(p in table.attributes for p in parts):
+                cells: Counter[str] = Counter()
+                for combo, n in table.joint_counts(role).items():
+                    value = joint_value([combo[table.attributes.index(p)] for p in parts])
+                    if value is not None:
+                        cells[value] += n
+                counts[a] = dict(cells)
             counts.setdefault(a, {})
         tallies.append(Tally(scope=role, kind="role", title=role, roles=(role,),
                              plate_count=table.role_total(role), counts=counts,
@@ -92,7 +122,10 @@ def pool(tallies: Sequence[Tally], *, scope: str = POOLED, kind: str = "pooled",
     """Sum role tallies into one scope."""
     counts: dict[str, Counter] = {}
     reasons: dict[str, Counter] = {}
+    evidence: dict[str, list[Evidence]] = {}
     for tally in tallies:
+        for attribute, items in tally.evidence.items():
+            evidence.setdefault(attribute, []).extend(items)
         for attribute, values in tally.counts.items():
             counts.setdefault(attribute, Counter()).update(values)
         for attribute, values in tally.undetermined_reasons.items():
@@ -100,7 +133,8 @@ def pool(tallies: Sequence[Tally], *, scope: str = POOLED, kind: str = "pooled",
     return Tally(scope=scope, kind=kind, title=title, roles=tuple(t.scope for t in tallies),
                  plate_count=sum(t.plate_count for t in tallies),
                  counts={a: dict(c) for a, c in counts.items()},
-                 undetermined_reasons={a: dict(c) for a, c in reasons.items()})
+                 undetermined_reasons={a: dict(c) for a, c in reasons.items()},
+                 evidence={a: tuple(e) for a, e in evidence.items()})
 
 
 def group_tallies(role_tallies: Sequence[Tally], column: str, values: Mapping[str, str]) -> list[Tally]:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 from castgate.checks import TAMPERED, UNAUDITABLE
-from castgate.gate.results import VERDICTS, GateResult
+from castgate.gate.results import CAST, QUESTION_WORDS, VERDICTS, GateResult
+
+REVIEW_LINES = 12  # plates listed in the text; --json lists them all
 
 
 def summarise(result: GateResult) -> str:
@@ -29,7 +31,10 @@ def format_result(result: GateResult) -> str:
     """The text ``castgate gate`` prints: a header, a line per role, group and pooled, problems, verdict."""
     source = result.source
     what = f"{source.get('kind', 'batch')} {source.get('name') or source.get('path', '')}".strip()
-    lines = [f"castgate gate: {what} against quota {result.quota.name}"]
+    lines = [f"castgate gate: {what} against quota {result.quota.name}",
+             f"Question: {result.question} — {QUESTION_WORDS[result.question]}"]
+    if result.question == CAST and result.error_model is not None:
+        lines.append(f"Error model: {error_model_words(result.error_model)}")
     width = max([len(s.title if s.kind != "group" else s.scope) for s in result.scopes] + [10])
     for scope in result.scopes:
         name = scope.title if scope.kind != "group" else scope.scope
@@ -37,5 +42,36 @@ def format_result(result: GateResult) -> str:
     integrity = [p for p in result.problems if p.scope is None]
     for problem in integrity:
         lines.append(f"  {problem.verdict}: {problem.message}. Fix: {problem.fix}")
+    if result.review:
+        lines.append(f"Review these plates, most decisive first ({len(result.review)}):")
+        lines += review_lines(result)
     lines.append(f"Verdict: {result.verdict} (exit {result.exit_code}). {result.summary.split(': ', 1)[-1]}")
     return "\n".join(lines)
+
+
+def error_model_words(described: dict) -> str:
+    """Which table and how many reviewed plates back the cast question's error model, in words."""
+    if not described.get("table"):
+        return "no error table, so every automatic label is unmeasured and could be any category"
+    reviewed = ", ".join(f"{a} {n}" for a, n in described.get("reviewed_plates", {}).items())
+    return (f"{described['table']} (made by: {described.get('made_by') or 'not recorded'}), "
+            f"updated with the batch's reviewed plates ({reviewed})")
+
+
+def review_lines(result: GateResult) -> list[str]:
+    """A line per plate to review: its labels, why it matters and what each answer would make it."""
+    details: dict[str, list[str]] = {}
+    for scope in result.scopes:
+        for attribute in scope.attributes:
+            if attribute.cast is None or not attribute.gated:
+                continue
+            for item in attribute.cast.review:
+                outcomes = ", ".join(f"{answer} → {verdict}" for answer, verdict in item.outcomes.items())
+                text = f"{attribute.attribute} in {scope.title}: {item.why}" + (f"; if {outcomes}" if outcomes else "")
+                details.setdefault(item.plate_id, [])
+                if len(details[item.plate_id]) < 2:
+                    details[item.plate_id].append(text)
+    lines = [f"  {plate_id}  " + " | ".join(details.get(plate_id, [])) for plate_id in result.review[:REVIEW_LINES]]
+    if len(result.review) > REVIEW_LINES:
+        lines.append(f"  … and {len(result.review) - REVIEW_LINES} more (castgate gate --json lists them all)")
+    return lines

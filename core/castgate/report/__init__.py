@@ -64,11 +64,13 @@ def write_report(out_dir: Path, report: Mapping[str, Any], thumbnails: Mapping[s
 
 def report_batch(batch_dir: Path, out_dir: Path, quota: str | Path | Quota | None = None, *,
                  on_progress: Callable[[int, int], None] | None = None,
-                 max_per_group: int = 48) -> tuple[GateResult, dict[str, Path]]:
+                 max_per_group: int = 48, question: str | None = None,
+                 error_table: Path | str | None = None) -> tuple[GateResult, dict[str, Path]]:
     """Gate a batch (without recording) and write its report; return the result and the file paths."""
     batch_dir = Path(batch_dir)
     manifest = read_manifest(batch_dir)
-    result = gate_manifest(manifest, batch_dir, quota, on_progress=on_progress)
+    result = gate_manifest(manifest, batch_dir, quota, on_progress=on_progress, question=question,
+                           error_table=error_table)
     tampered = [i for p in result.problems if p.verdict == TAMPERED for i in p.plate_ids]
     report = build_batch_report(manifest, result, tampered_ids=tampered)
     thumbnails = batch_thumbnails(batch_dir, [(p.id, p.files["png"].path) for p in manifest.kept_plates
@@ -77,10 +79,11 @@ def report_batch(batch_dir: Path, out_dir: Path, quota: str | Path | Quota | Non
 
 
 def report_label_table(csv_path: Path, out_dir: Path, quota: str | Path | Quota | None = None, *,
-                       group_by: Sequence[str] | None = None) -> tuple[GateResult, dict[str, Path]]:
+                       group_by: Sequence[str] | None = None,
+                       question: str | None = None) -> tuple[GateResult, dict[str, Path]]:
     """Gate a CSV label table and write its report; return the result and the file paths."""
     table = read_label_table(Path(csv_path))
-    result = gate_label_table(table, quota, group_by=group_by)
+    result = gate_label_table(table, quota, group_by=group_by, question=question)
     return result, write_report(out_dir, build_table_report(table, result))
 
 
