@@ -79,3 +79,28 @@ def clip_tiny(reference_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def clip_cases(clip_tiny: Path) -> dict:
     return json.loads((clip_tiny / "cases.json").read_text())
+
+
+# -- OpenCue job specs (castgate issue 15) --------------------------------------------------------------
+
+@pytest.fixture
+def validated_specs(monkeypatch):
+    """Validate every job spec castgate serialises in this test against the DTD it declares.
+
+    Wraps the real serialiser (nothing is replaced); yields the list of specs seen.
+    """
+    from opencue_spec import assert_valid
+
+    import castgate.farm.opencue as opencue
+
+    seen: list[str] = []
+    real = opencue.serialize
+
+    def checked(*args, **kwargs):
+        xml = real(*args, **kwargs)
+        assert_valid(xml)
+        seen.append(xml)
+        return xml
+
+    monkeypatch.setattr(opencue, "serialize", checked)
+    yield seen

@@ -12,6 +12,7 @@ import logging
 import click
 
 from castgate import __version__
+from castgate.farm.booking import apply_booking
 from castgate_cli.output import Settings, handle_errors
 
 # name -> "module:attribute"; a module holds one command or one group of commands.
@@ -76,3 +77,6 @@ def cli(ctx: click.Context, verbose: int) -> None:
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="castgate: %(levelname)s: %(message)s")
     ctx.obj = Settings(verbose=verbose)
+    booked = apply_booking()  # on a farm frame: the booked GPUs and memory only, before JAX starts
+    if booked:
+        logging.getLogger("castgate").info("farm booking: %s", ", ".join(f"{k}={v}" for k, v in booked.items()))

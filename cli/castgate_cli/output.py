@@ -6,6 +6,11 @@ Contract for machines (the Nuke panel and farm wrappers rely on it):
 * progress goes to stderr as JSON lines ``{"event": "progress", "stage": ..., "done": n, "total": m,
   "eta_s": seconds-or-null}``;
 * an input error prints ``{"error": message, "type": ErrorClassName}`` on stdout and exits 2.
+
+For people: a progress bar on a terminal; when stderr is not a terminal (a farm log, a file, a
+pipe), one timestamped line every :data:`LOG_LINES_PER_STAGE`-th of the work (and at least every
+:data:`LOG_INTERVAL_S` seconds) with counts and the ETA, e.g.
+``2026-11-29T01:30:05Z generate: 12/48 (25%), 41 s elapsed, ETA 2m03s``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ EXIT_OK = 0
 EXIT_BLOCKED = 1
 EXIT_INPUT_ERROR = 2
 EXIT_INSUFFICIENT = 3
+LOG_LINES_PER_STAGE = 20
+LOG_INTERVAL_S = 60.0
 
 
 @dataclass
@@ -66,16 +73,26 @@ def progress(stage: str, as_json: bool, label: str | None = None) -> Iterator[Ca
     start = time.monotonic()
     bar = None
     shown = 0
+    logged = {"done": -1, "at": start}
+    as_lines = not as_json and not _is_terminal(sys.stderr)
 
     def on_progress(done: int, total: int) -> None:
         nonlocal bar, shown
+        elapsed = time.monotonic() - start
+        eta = elapsed / done * (total - done) if done else None
         if as_json:
-            elapsed = time.monotonic() - start
-            eta = elapsed / done * (total - done) if done else None
             line = {"event": "progress", "stage": stage, "done": done, "total": total,
                     "eta_s": None if eta is None else round(eta, 1)}
             sys.stderr.write(json.dumps(line) + "\n")
             sys.stderr.flush()
+            return
+        if as_lines:
+            step = max(1, -(-total // LOG_LINES_PER_STAGE))
+            now = time.monotonic()
+            if done >= total or done - logged["done"] >= step or now - logged["at"] >= LOG_INTERVAL_S:
+                logged.update(done=done, at=now)
+                sys.stderr.write(progress_line(stage, done, total, elapsed, eta) + "\n")
+                sys.stderr.flush()
             return
         if bar is None:
             bar = click.progressbar(length=total, label=label or stage, show_eta=True,
@@ -89,6 +106,32 @@ def progress(stage: str, as_json: bool, label: str | None = None) -> Iterator[Ca
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+
+
+def progress_line(stage: str, done: int, total: int, elapsed: float, eta: float | None) -> str:
+    """One progress line for logs: UTC time, stage, counts, percentage, elapsed time and ETA."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    percent = f" ({100 * done // total}%)" if total else ""
+    rest = "done" if done >= total else f"ETA {_duration(eta)}" if eta is not None else "ETA unknown"
+    return f"{stamp} {stage}: {done}/{total}{percent}, {_duration(elapsed)} elapsed, {rest}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 @contextlib.contextmanager

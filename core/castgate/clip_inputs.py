@@ -243,9 +243,9 @@ def load_tokenizer(folder: Path, token_count: int) -> ClipTokenizer:
     folder = Path(folder)
     checkpoints.require_files(folder, ["vocab.json", "merges.txt"], what="CLIP tokenizer")
     try:
-        from transformers import CLIPTokenizerFast  # type: ignore[attr-defined]  # lazy export
+        from castgate.thirdparty import transformers_module
 
-        backend = CLIPTokenizerFast.from_pretrained(str(folder), local_files_only=True)
+        backend = transformers_module().CLIPTokenizerFast.from_pretrained(str(folder), local_files_only=True)
     except Exception as exc:  # tokenizers raises a variety of types for malformed files
         raise ModelFolderError(f"tokenizer files cannot be read ({type(exc).__name__}: {exc})",
                                where=str(folder),

@@ -157,9 +157,9 @@ def _build_dalle(folder: Path) -> None:
     files = build_tokenizer_files()
     for name, text in files.items():
         (folder / name).write_text(text, encoding="utf-8")
-    from transformers import BartTokenizerFast
+    from castgate.thirdparty import transformers_module
 
-    tokenizer = BartTokenizerFast.from_pretrained(str(folder))
+    tokenizer = transformers_module().BartTokenizerFast.from_pretrained(str(folder))
     tokenizer.backend_tokenizer.save(str(folder / "tokenizer.json"))
     raw = dalle_config(len(tokenizer))
     (folder / "config.json").write_text(json.dumps(raw, indent=2, sort_keys=True), encoding="utf-8")

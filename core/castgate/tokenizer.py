@@ -58,11 +58,11 @@ class TextTokenizer:
         Raises:
             ModelFolderError: the tokenizer files cannot be read or do not fit the model.
         """
-        from transformers import BartTokenizerFast
+        from castgate.thirdparty import transformers_module
 
         folder = Path(folder)
         try:
-            tokenizer = BartTokenizerFast.from_pretrained(str(folder))
+            tokenizer = transformers_module().BartTokenizerFast.from_pretrained(str(folder))
         except Exception as exc:  # transformers raises many types for broken files
             raise ModelFolderError(f"the tokenizer files cannot be read ({type(exc).__name__}: {exc})",
                                    where=str(folder),

@@ -37,7 +37,7 @@ def farm() -> None:
               help="farm.toml with [farm] settings [env: CASTGATE_FARM_CONFIG]; options below win over it.")
 @click.option("--shards", type=click.IntRange(min=1), help="Generate frames (hosts working at once) [default 4].")
 @click.option("--castgate", "castgate_cmd", metavar="COMMAND",
-              help="The castgate command farm hosts run [default: castgate].")
+              help="The castgate command farm hosts run [default: this castgate, by absolute path].")
 @click.option("--models", metavar="DIR", help="CASTGATE_MODELS on the farm: the models folder as hosts see it.")
 @click.option("--ocio", metavar="CONFIG", help="OCIO on the farm: the OCIO config hosts use.")
 @click.option("--quota", metavar="NAME_OR_PATH", help="Quota the gate uses [default: the request's].")
@@ -52,6 +52,10 @@ def farm() -> None:
 @click.option("--job-name", help="Job name [default: the batch name].")
 @click.option("--show", help="OpenCue show [default: $SHOW or pyoutline's default].")
 @click.option("--shot", help="OpenCue shot [default: $SHOT or pyoutline's default].")
+@click.option("--user", help="Job owner [default: [farm].user, else you; never root].")
+@click.option("--uid", type=click.IntRange(min=1), help="The job owner's uid [default: looked up from the user].")
+@click.option("--spec-version", type=click.Choice(["1.13", "1.14", "1.15"]),
+              help="Job-spec DTD version your Cuebot knows [default 1.15; 1.14 for Cuebots before Oct 2025].")
 @click.option("--priority", type=click.IntRange(min=0), help="Job priority.")
 @click.option("--pause/--no-pause", default=None, help="Submit the job paused.")
 @click.option("--cuebot", metavar="HOST:PORT", help="Cuebot to submit to [default: $CUEBOT_HOSTS or pycue's config].")
@@ -62,14 +66,15 @@ def submit(request_file: Path, batch_dir: Path, dry_run: bool, spec_out: Path | 
            shards: int | None, castgate_cmd: str | None, models: str | None, ocio: str | None,
            quota: str | None, publish_cmd: str | None, gpu_tags: str | None, gpus: int | None,
            gpu_memory: str | None, cores: float | None, memory: str | None, cpu_tags: str | None,
-           job_name: str | None, show: str | None, shot: str | None, priority: int | None,
+           job_name: str | None, show: str | None, shot: str | None, user: str | None, uid: int | None,
+           spec_version: str | None, priority: int | None,
            pause: bool | None, cuebot: str | None, timeout: float | None, as_json: bool) -> None:
     """Submit REQUEST as an OpenCue job writing BATCH: generate (one frame per shard, GPU hosts),
     merge, audit, gate (a non-zero exit holds back every later layer) and an optional publish.
 
     Paths are made absolute; farm hosts must see REQUEST, BATCH and --models at the same paths.
     """
-    from castgate.farm.layers import job_layers, job_name as name_of_job, shard_count
+    from castgate.farm.layers import job_environment, job_layers, job_name as name_of_job, shard_count
     from castgate.farm.opencue import FRAME_TOKEN, job_spec, submit as submit_job
     from castgate.farm.settings import FarmSettings, load_farm_settings, require_valid, split_tags
     from castgate.fileio import atomic_write_text
@@ -79,7 +84,7 @@ def submit(request_file: Path, batch_dir: Path, dry_run: bool, spec_out: Path | 
     settings = load_farm_settings(farm_config) if farm_config else FarmSettings()
     settings = settings.replace(shards=shards, castgate=castgate_cmd, models=models, ocio=ocio, quota=quota,
                                 publish_cmd=publish_cmd, job_name=job_name, show=show, shot=shot,
-                                priority=priority, pause=pause, timeout=timeout,
+                                user=user, uid=uid, spec_version=spec_version, priority=priority, pause=pause, timeout=timeout,
                                 cuebot=(cuebot,) if cuebot else None)
     settings = settings.with_layer("generate", tags=split_tags(gpu_tags), gpus=gpus, gpu_memory=gpu_memory,
                                    cores=cores, memory=memory)
@@ -94,6 +99,7 @@ def submit(request_file: Path, batch_dir: Path, dry_run: bool, spec_out: Path | 
         atomic_write_text(spec_out, spec)
     summary = {"job": name_of_job(request, settings), "dry_run": dry_run,
                "shards": shard_count(request, settings), "batch_dir": str(batch_dir.absolute()),
+               "spec_version": settings.spec_version, "env": job_environment(request, settings),
                "layers": [{"name": layer.name, "frames": layer.frames, "command": layer.command,
                            "depends_on": layer.depends_on}
                           for layer in layers],

@@ -125,7 +125,8 @@ def audit_batch(batch_dir: Path, force: bool = False, workers: int | None = None
     Args:
         batch_dir: the batch folder (holds ``manifest.json``).
         force: audit every plate, even those already audited from the same bytes and settings.
-        workers: processes to use (default: every core this process may run on); 1 audits in-process.
+        workers: processes to use (default: every core this process may run on, at most the farm's
+            booked ``CUE_THREADS``); 1 audits in-process.
         on_progress: called as ``on_progress(done, total)`` after each plate.
         settings: thresholds and methods; default: those the batch was last audited with, else defaults.
     Returns:
@@ -237,11 +238,15 @@ def _record(batch_dir: Path, results: list[PlateResult], settings: AuditSettings
 
 # -- workers ---------------------------------------------------------------------------------------
 def available_cpus() -> int:
-    """Cores this process may run on."""
+    """Cores this process may run on, and no more than a farm frame booked (``CUE_THREADS``)."""
+    from castgate.farm.booking import booked_threads
+
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    booked = booked_threads()
+    return min(cores, booked) if booked else cores
 
 
 def _main_is_importable() -> bool:

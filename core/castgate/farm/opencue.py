@@ -8,16 +8,22 @@ Three steps, kept apart:
 * :func:`job_spec` serialises it into the job specification XML Cuebot accepts, with pyoutline's own
   serialiser. Same inputs, same XML; nothing is left on disk (pyoutline's session folder lives in a
   temporary folder that is removed).
-* :func:`submit` sends it to Cuebot with pyoutline's launch, after checking within
-  ``settings.timeout`` seconds that a Cuebot answers; otherwise :class:`FarmError`, never a hang.
+* :func:`submit` sends that XML to Cuebot (``launchSpecAndWait``, as pyoutline's own launch does),
+  after checking within ``settings.timeout`` seconds that a Cuebot answers; otherwise
+  :class:`FarmError`, never a hang.
 
 Commands run directly, not through pycuerun. pyoutline's default wraps every frame in
 ``opencue_wrap_frame … pycuerun <session>/outline.yaml -e <frame>-<layer>``, which needs pyoutline,
 its wrapper scripts and the submitter's session folder on every render host. castgate's steps are
-already plain command lines, so the spec carries them as they are (``serialize_simple`` /
-``launch(use_pycuerun=False)``): what the wrangler reads in CueGUI is what the host runs, and a
+already plain command lines, so the spec carries them as they are (``serialize_simple``,
+``use_pycuerun=False``): what the wrangler reads in CueGUI is what the host runs, and a
 render host needs only castgate. RQD runs the line through ``/bin/sh``; Cuebot puts the frame
 number in place of ``#IFRAME#`` first.
+
+The spec is written in the job-spec version ``settings.spec_version`` (1.13, 1.14 or 1.15; 1.15
+needs a Cuebot from October 2025 or later, 1.13 has no ``<outputs>``). Its ``<user>`` and ``<uid>``
+are the job owner's (:func:`castgate.farm.environment.job_owner`), never root: pyoutline itself
+would write the submitting process's uid whatever user the job names.
 
 Dependencies are layer-on-layer: a layer starts when every frame of the one before it has
 SUCCEEDED. The gate exits non-zero when the batch is blocked (1) or undecided (3), so its frame
@@ -45,6 +51,7 @@ from typing import Any, Iterator
 from xml.etree import ElementTree
 
 from castgate.errors import FarmError
+from castgate.farm.environment import job_owner
 from castgate.farm.layers import UTIL, FarmLayer, job_environment, job_layers, job_name
 from castgate.farm.settings import FarmSettings
 from castgate.request import Request
@@ -80,11 +87,11 @@ def build_job(request: Request, batch_dir: Path, settings: FarmSettings) -> Any:
     from outline.modules.shell import Shell
 
     layers = job_layers(request, batch_dir, settings, FRAME_TOKEN)
+    user, _uid = job_owner(settings)
     ol = outline.Outline(name=job_name(request, settings), show=settings.show or outline.util.get_show(),
-                         shot=settings.shot or outline.util.get_shot(),
-                         user=settings.user or outline.util.get_user(),
+                         shot=settings.shot or outline.util.get_shot(), user=user,
                          facility=settings.facility or outline.config.get("outline", "facility"))
-    for key, value in job_environment(settings).items():
+    for key, value in job_environment(request, settings).items():
         ol.set_env(key, value, pre=True)  # only "pre" variables are sent to Cuebot with the job
     for farm_layer in layers:
         layer = Shell(farm_layer.name, command=farm_layer.command, range=farm_layer.frames, chunk=1,
@@ -117,11 +124,22 @@ def job_spec(request: Request, batch_dir: Path, settings: FarmSettings, *, prett
 
 
 def serialize(ol: Any, settings: FarmSettings) -> str:
-    """Serialise an outline with pyoutline's own serialiser (commands unwrapped: no pycuerun)."""
+    """Serialise an outline with pyoutline's own serialiser (commands unwrapped: no pycuerun), in
+    ``settings.spec_version``, with the job owner's uid."""
     from outline.cuerun import OutlineLauncher
 
-    with _pyoutline_sandbox():
-        return OutlineLauncher(ol, **_launch_flags(settings)).serialize(use_pycuerun=False)
+    _user, uid = job_owner(settings.replace(user=ol.get_user()))
+    with _pyoutline_sandbox(settings.spec_version):
+        xml = OutlineLauncher(ol, **_launch_flags(settings)).serialize(use_pycuerun=False)
+    return _with_uid(xml, uid)
+
+
+def _with_uid(xml: str, uid: int) -> str:
+    """pyoutline writes this process's uid whatever the job's user; put the owner's in its place."""
+    xml, count = re.subn(r"<uid>-?\d+</uid>", f"<uid>{uid}</uid>", xml, count=1)
+    if count != 1:
+        raise FarmError("pyoutline wrote a job spec without <uid>", fix="Report this with your pyoutline version")
+    return xml
 
 
 @dataclass(frozen=True)
@@ -133,7 +151,7 @@ class Submission:
 
 
 def submit(request: Request, batch_dir: Path, settings: FarmSettings) -> Submission:
-    """Submit the job to Cuebot with pyoutline's launch.
+    """Submit the job spec of :func:`job_spec` to Cuebot.
 
     Args:
         request, batch_dir, settings: as for :func:`build_job`; ``settings.cuebot`` and
@@ -143,33 +161,28 @@ def submit(request: Request, batch_dir: Path, settings: FarmSettings) -> Submiss
         The :class:`Submission`.
 
     Raises:
-        FarmError: no Cuebot answers within the timeout, the job would be submitted as root (Cuebot
-            refuses that), or Cuebot rejects the job (its reason is in the message).
+        FarmError: the job would be owned by root (Cuebot refuses that), no Cuebot answers within the
+            timeout, or Cuebot rejects the job (its reason is in the message).
 
     Example:
         >>> submit(request, batch, FarmSettings(cuebot=("cuebot.studio:8443",))).jobs
         ('extras-sh010-artist_office_v1',)
     """
-    ol = build_job(request, batch_dir, settings)
+    spec = serialize(build_job(request, batch_dir, settings), settings)  # refuses a root owner first
     host = reachable_cuebot(settings)
     import opencue
-    from outline.cuerun import OutlineLauncher
 
     fix = ("Check that Cuebot runs and answers there (--cuebot HOST:PORT), or use --dry-run to write the "
            "job spec and submit it yourself")
-    with _pyoutline_sandbox(), _cuebot_timeout(settings.timeout):
+    with _cuebot_timeout(settings.timeout):
         try:
             opencue.Cuebot.setHosts([host])  # connects and asks Cuebot for its stats, within the timeout
         except Exception as exc:  # pycue raises grpc errors and CueException subclasses alike
             _close_channel()
             raise FarmError(f"Cuebot did not answer within {settings.timeout:g} s: {_reason(exc)}",
                             where=host, fix=fix) from None
-        user = ol.get_user()
-        if user == "root" or (hasattr(os, "getuid") and os.getuid() == 0):
-            raise FarmError("Cuebot refuses jobs submitted as root", where=f"user {user!r}",
-                            fix="Submit as your own user (--dry-run writes the job spec as any user)")
         try:
-            jobs = OutlineLauncher(ol, **_launch_flags(settings)).launch(use_pycuerun=False)
+            jobs = opencue.api.launchSpecAndWait(spec)  # what pyoutline's launch sends, with our spec
         except Exception as exc:
             _close_channel()
             raise FarmError(f"Cuebot did not take the job: {_reason(exc)}", where=host, fix=fix) from None
@@ -248,18 +261,23 @@ def _launch_flags(settings: FarmSettings) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _pyoutline_sandbox() -> Iterator[None]:
-    """Give pyoutline a throwaway session folder, and undo the ``$SHOT`` it sets while launching."""
+def _pyoutline_sandbox(spec_version: str | None = None) -> Iterator[None]:
+    """Give pyoutline a throwaway session folder and the spec version to write, and undo the ``$SHOT``
+    it sets while launching."""
     import outline
 
     folder = tempfile.mkdtemp(prefix="castgate-outline-")
     previous_dir = outline.config.get("outline", "session_dir")
+    previous_version = outline.config.get("outline", "spec_version")
     previous_shot = os.environ.get("SHOT")
     outline.config.set("outline", "session_dir", folder.replace("%", "%%"))
+    if spec_version:
+        outline.config.set("outline", "spec_version", spec_version)
     try:
         yield
     finally:
         outline.config.set("outline", "session_dir", previous_dir.replace("%", "%%"))
+        outline.config.set("outline", "spec_version", previous_version)
         if previous_shot is None:
             os.environ.pop("SHOT", None)
         else:

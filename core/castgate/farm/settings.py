@@ -9,7 +9,10 @@ misread, so a bad value fails at submission, not on the farm an hour later.
 Example ``farm.toml``::
 
     [farm]
-    castgate = "/studio/envs/castgate/bin/castgate"   # what farm hosts run
+    castgate = "/studio/envs/castgate/bin/castgate"   # what farm hosts run (default: this castgate)
+    user = "artist"                                   # job owner (default: the submitting user)
+    uid = 1234                                        # its uid (default: looked up from user)
+    spec_version = "1.14"                             # job-spec DTD the farm's Cuebot knows
     shards = 8
     show = "extras"
     shot = "sh010"
@@ -43,11 +46,15 @@ from castgate.errors import FarmError
 
 LAYER_NAMES = ("generate", "merge", "audit", "gate", "publish")
 DEFAULT_SHARDS = 4
+# Job-spec versions castgate writes (cjsl-<version>.dtd); 1.13 has no <outputs>, 1.15 needs a 2025 Cuebot.
+SPEC_VERSIONS = ("1.13", "1.14", "1.15")
+DEFAULT_SPEC_VERSION = "1.15"
 
-# Cuebot's own naming rules (JobSpec): tags, layer, shot and job-name suffixes are word characters
-# or dots, at least 3 long; memory is "<n>g", "<n>m" or a bare number of GB.
-CUE_NAME = re.compile(r"^[\w.]{3,}$")
-CUE_TAG = re.compile(r"^[A-Za-z0-9_.]{3,}$")
+# Cuebot's own naming rules (JobSpec): layer, shot and job-name suffixes are word characters or dots,
+# at least 3 long; tags may also hold '-' (``^[\w.-]{3,}$``); memory is "<n>g", "<n>m" or a bare number
+# of GB. Java's \w is ASCII, hence re.ASCII.
+CUE_NAME = re.compile(r"^[\w.]{3,}$", re.ASCII)
+CUE_TAG = re.compile(r"^[\w.-]{3,}$", re.ASCII)
 MEMORY = re.compile(r"^(\d+[gG]|\d+(\.\d+)?[mM]|\d+)$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -65,12 +72,14 @@ class LayerResources:
     limits: tuple[str, ...] = ()        # OpenCue limit names
 
 
+# Explicit defaults, so no layer inherits the "shell" service's 3.2 GB minimum or pyoutline's 1g of GPU
+# memory: generate holds DALL-E Mega (fp16) and VQGAN on one GPU; audit runs a few face/age models per core.
 DEFAULT_LAYERS: Mapping[str, LayerResources] = {
-    "generate": LayerResources(gpus=1),
-    "merge": LayerResources(),
-    "audit": LayerResources(),
-    "gate": LayerResources(),
-    "publish": LayerResources(),
+    "generate": LayerResources(cores=2.0, memory="12g", gpus=1, gpu_memory="10g"),
+    "merge": LayerResources(cores=1.0, memory="1g"),
+    "audit": LayerResources(cores=4.0, memory="6g"),
+    "gate": LayerResources(cores=1.0, memory="1g"),
+    "publish": LayerResources(cores=1.0, memory="1g"),
 }
 
 
@@ -80,11 +89,14 @@ class FarmSettings:
 
     Attributes:
         castgate: the command farm hosts run for castgate (words split like a shell would),
-            e.g. ``"/studio/envs/castgate/bin/castgate"``.
+            e.g. ``"/studio/envs/castgate/bin/castgate"``; None: the castgate this process runs
+            from, by absolute path (:func:`castgate.farm.environment.submitting_castgate`).
         shards: generate frames; default :data:`DEFAULT_SHARDS`, never more than the plates planned.
         job_name: the job's name; default the batch name.
-        show, shot, user, facility: OpenCue job identity (default ``$SHOW``/``$SHOT``/``$USER`` or
-            pyoutline's configured defaults).
+        show, shot, user, facility: OpenCue job identity (default ``$SHOW``/``$SHOT``/the submitting
+            user or pyoutline's configured defaults). Never root: Cuebot refuses root's jobs.
+        uid: the job user's uid (default: looked up from ``user`` on this machine).
+        spec_version: the job-spec DTD version written, one of :data:`SPEC_VERSIONS`.
         priority, max_retries, pause, email: job options.
         models: ``CASTGATE_MODELS`` for every frame (the model folders as farm hosts see them).
         ocio: ``OCIO`` for every frame.
@@ -97,13 +109,15 @@ class FarmSettings:
         layers: resources per layer name (see :data:`LAYER_NAMES`).
     """
 
-    castgate: str = "castgate"
+    castgate: str | None = None
     shards: int | None = None
     job_name: str | None = None
     show: str | None = None
     shot: str | None = None
     user: str | None = None
+    uid: int | None = None
     facility: str | None = None
+    spec_version: str = DEFAULT_SPEC_VERSION
     priority: int = 1
     max_retries: int = 1
     pause: bool = False
@@ -138,8 +152,17 @@ class FarmSettings:
 def check_settings(settings: FarmSettings) -> list[str]:
     """Every problem with the settings, each naming the setting and the fix (empty when fine)."""
     problems = []
-    if not settings.castgate.strip():
-        problems.append("castgate is empty; give the command farm hosts run, e.g. \"castgate\"")
+    if settings.castgate is not None and not settings.castgate.strip():
+        problems.append("castgate is empty; give the command farm hosts run, e.g. "
+                        "\"/studio/envs/castgate/bin/castgate\", or leave it out to use this castgate")
+    if settings.spec_version not in SPEC_VERSIONS:
+        problems.append(f"spec_version {settings.spec_version!r} is not one castgate writes; use one of "
+                        f"{', '.join(SPEC_VERSIONS)}")
+    if settings.user is not None and (settings.user == "root" or not settings.user.strip()):
+        problems.append(f"user {settings.user!r}: Cuebot refuses jobs owned by root; name the artist or "
+                        f"a farm account")
+    if settings.uid is not None and settings.uid <= 0:
+        problems.append(f"uid {settings.uid}: use the job user's uid (above 0; Cuebot refuses root)")
     if settings.shards is not None and settings.shards < 1:
         problems.append(f"shards is {settings.shards}; use 1 or more")
     if settings.max_retries < 0:
@@ -163,7 +186,7 @@ def check_settings(settings: FarmSettings) -> list[str]:
         for tag in res.tags:
             if not CUE_TAG.match(tag):
                 problems.append(f"{where}.tags: {tag!r} is not a tag Cuebot accepts; use at least 3 letters, "
-                                f"digits, '_' or '.'")
+                                f"digits, '_', '.' or '-'")
         for key in ("memory", "gpu_memory"):
             value = getattr(res, key)
             if value is not None and not MEMORY.match(str(value)):
@@ -187,13 +210,13 @@ def require_valid(settings: FarmSettings, *, source: str = "farm settings") -> F
 
 
 # -- farm.toml ---------------------------------------------------------------------------------------
-_FARM_KEYS = {"castgate", "shards", "job_name", "show", "shot", "user", "facility", "priority",
-              "max_retries", "pause", "email", "models", "ocio", "env", "quota", "publish_cmd", "cuebot",
-              "timeout", "layers"}
+_FARM_KEYS = {"castgate", "shards", "job_name", "show", "shot", "user", "uid", "facility", "spec_version",
+              "priority", "max_retries", "pause", "email", "models", "ocio", "env", "quota", "publish_cmd",
+              "cuebot", "timeout", "layers"}
 _LAYER_KEYS = {f.name for f in dataclasses.fields(LayerResources)}
 _TYPES: dict[str, tuple[type, ...]] = {
-    "castgate": (str,), "shards": (int,), "job_name": (str,), "show": (str,), "shot": (str,), "user": (str,),
-    "facility": (str,), "priority": (int,), "max_retries": (int,), "pause": (bool,), "email": (bool,),
+    "castgate": (str,), "shards": (int,), "job_name": (str,), "show": (str,), "shot": (str,), "user": (str,), "uid": (int,),
+    "facility": (str,), "spec_version": (str,), "priority": (int,), "max_retries": (int,), "pause": (bool,), "email": (bool,),
     "models": (str,), "ocio": (str,), "quota": (str,), "publish_cmd": (str,), "timeout": (int, float),
     "cores": (int, float), "memory": (str,), "gpus": (int,), "gpu_memory": (str,), "service": (str,),
 }
@@ -221,19 +244,22 @@ def parse_farm_settings(data: Mapping[str, Any], *, source: str = "farm.toml",
                         base: FarmSettings | None = None) -> FarmSettings:
     """Validate a parsed ``farm.toml`` dict (see :func:`load_farm_settings`)."""
     base = base or FarmSettings()
-    problems: list[str] = []
-    unknown_top = sorted(set(data) - {"farm"})
-    if unknown_top:
-        problems.append(f"unknown table(s) {unknown_top}; put every setting under [farm]")
+    problems: list[str] = [_misplaced_top(key, data[key]) for key in sorted(set(data) - {"farm"})]
     farm = data.get("farm", {})
     if not isinstance(farm, dict):
         raise FarmError("farm must be a table: write it as [farm]", where=source, fix="See docs/farm.md")
     for key in sorted(set(farm) - _FARM_KEYS):
-        problems.append(f"unknown key [farm].{key}; known keys: {', '.join(sorted(_FARM_KEYS))}")
+        if key in LAYER_NAMES:
+            problems.append(f"[farm.{key}] is a layer: write it as [farm.layers.{key}]")
+        elif key in _LAYER_KEYS:
+            problems.append(f"[farm].{key} is a per-layer setting: put it under [farm.layers.generate] (or "
+                            f"another of {', '.join(LAYER_NAMES)})")
+        else:
+            problems.append(f"unknown key [farm].{key}; known keys: {', '.join(sorted(_FARM_KEYS))}")
 
     changes: dict[str, Any] = {}
     for key, value in farm.items():
-        if key in _TYPES:
+        if key in _FARM_KEYS and key in _TYPES:  # a layer key such as gpus is not a [farm] setting
             if _typed(value, _TYPES[key]):
                 changes[key] = value
             else:
@@ -284,6 +310,21 @@ def parse_farm_settings(data: Mapping[str, Any], *, source: str = "farm.toml",
     if problems:
         raise FarmError(_listing(problems), where=source, fix="Correct the keys above (docs/farm.md lists them)")
     return settings
+
+
+def _misplaced_top(key: str, value: Any) -> str:
+    """Why a key outside ``[farm]`` is wrong, and where it belongs."""
+    if key in LAYER_NAMES:
+        return f"[{key}] is a layer outside [farm]: write it as [farm.layers.{key}]"
+    if key == "layers":
+        return "[layers.NAME] is outside [farm]: write it as [farm.layers.NAME]"
+    if key in _LAYER_KEYS:
+        return (f"{key} at the top of the file is a per-layer setting: put it under [farm.layers.generate] "
+                f"(or another of {', '.join(LAYER_NAMES)})")
+    if key in _FARM_KEYS:
+        return f"{key} is outside [farm]: move it below the [farm] line"
+    kind = "table" if isinstance(value, dict) else "key"
+    return f"unknown {kind} {key!r} outside [farm]; put every setting under [farm]"
 
 
 def split_tags(text: str | None) -> tuple[str, ...] | None:
