@@ -13,6 +13,19 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def castgate_cache(tmp_path_factory) -> Path:
+    """A private $CASTGATE_CACHE for the session (remembered hashes, prepared weights)."""
+    folder = tmp_path_factory.mktemp("castgate-cache")
+    previous = os.environ.get("CASTGATE_CACHE")
+    os.environ["CASTGATE_CACHE"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("CASTGATE_CACHE", None)
+    else:
+        os.environ["CASTGATE_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     """The shared fixtures folder: $CASTGATE_FIXTURES, else ../shared/fixtures beside the repository."""

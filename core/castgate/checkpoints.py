@@ -6,7 +6,6 @@ Model modules hold no weights; loaders here return plain nested dicts of numpy a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -16,23 +15,12 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from castgate.errors import ModelFolderError, UnsupportedModelError
+from castgate.file_hashes import cached_sha256, sha256_file  # noqa: F401  (sha256_file is re-exported)
 from castgate.msgpack_weights import MsgpackWeights, WeightRef, numpy_dtype
 
 if TYPE_CHECKING:
     from castgate.models.dalle_bart import DalleBartConfig
     from castgate.models.vqgan import VQGanConfig
-
-_CHUNK = 1 << 20
-
-
-def sha256_file(path: Path) -> str:
-    """Return the hex SHA-256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
 
 def require_files(folder: Path, names: list[str], *, what: str) -> None:
     """Raise :class:`ModelFolderError` naming every expected file that is missing from ``folder``."""
@@ -98,13 +86,17 @@ def unflatten(flat: dict[tuple[str, ...], Any]) -> dict[str, Any]:
     return tree
 
 
-def folder_identity(folder: Path, names: list[str]) -> dict[str, Any]:
-    """Describe a model folder for the manifest: its name and the SHA-256 of each named file present."""
+def folder_identity(folder: Path, names: list[str], *, rehash: bool = False) -> dict[str, Any]:
+    """Describe a model folder for the manifest: its name and the SHA-256 of each named file present.
+
+    Hashes are remembered while a file is unchanged (:func:`castgate.file_hashes.cached_sha256`);
+    ``rehash`` computes them again.
+    """
     folder = Path(folder)
     return {
         "folder": str(folder.resolve()),
         "name": folder.name,
-        "files": {name: sha256_file(folder / name) for name in names if (folder / name).is_file()},
+        "files": {name: cached_sha256(folder / name, rehash=rehash) for name in names if (folder / name).is_file()},
     }
 
 
@@ -509,6 +501,24 @@ def check_dallebart_weights(folder: Path, config: "DalleBartConfig") -> None:
 def check_vqgan_weights(folder: Path, config: "VQGanConfig") -> None:
     """Check that a VQGAN folder's weights are complete and fit ``config``, without reading them."""
     _open_checked(folder, vqgan_module_shapes(config), _vqgan_checkpoint_path, _vqgan_hint(config))[0].close()
+
+
+def check_weights_finite(path: Path) -> None:
+    """Read every array of a weights file (one at a time, through the map) and check it is finite.
+
+    Raises:
+        ModelFolderError: a parameter holds NaN or infinite values (named), or the file is unreadable.
+    """
+    with MsgpackWeights.open(Path(path)) as weights:
+        for key, ref in sorted(weights.arrays.items(), key=lambda item: item[1].byte_range[0]):
+            value = ref.read()
+            finite = bool(np.isfinite(value).all()) if value.dtype.kind == "f" or value.dtype.name == "bfloat16" \
+                else True
+            del value
+            weights.release(*ref.byte_range)
+            if not finite:
+                raise ModelFolderError(f"parameter {'/'.join(key)} holds NaN or infinite values", where=str(path),
+                                       fix="The weights are damaged; copy flax_model.msgpack again from the source")
 
 
 def load_dallebart(folder: Path, dtype: str = "float32", *,

@@ -32,6 +32,7 @@ import numpy as np
 
 from castgate import checkpoints
 from castgate.errors import CastgateError, ModelFolderError
+from castgate.file_hashes import cached_sha256
 from castgate.msgpack_weights import MsgpackWeights
 from castgate.tokenizer import TextTokenizer
 
@@ -204,13 +205,16 @@ class TextToImage:
         self.token_limit = code_count if code_count < dalle_config.logit_count else None
 
     @classmethod
-    def load(cls, dalle_dir: Path, vqgan_dir: Path, dtype: str = "float32") -> "TextToImage":
+    def load(cls, dalle_dir: Path, vqgan_dir: Path, dtype: str = "float32", *,
+             rehash: bool = False) -> "TextToImage":
         """Load both folders and check that they fit together.
 
         Args:
             dalle_dir: DalleBart folder (config.json, flax_model.msgpack, vocab.json, merges.txt, ...).
             vqgan_dir: VQGAN folder (config.json, flax_model.msgpack).
-            dtype: dtype the weights are kept in ("float32", "bfloat16" or "float16").
+            dtype: dtype the DalleBart weights are kept in ("float32", "bfloat16" or "float16"); the
+                VQGAN is always float32.
+            rehash: hash the checkpoint files again instead of trusting remembered hashes.
 
         Returns:
             The engine.
@@ -243,8 +247,8 @@ class TextToImage:
                            dalle_dir, vqgan_dir)
         identity = {
             "dalle": checkpoints.folder_identity(dalle_dir, checkpoints.DALLEBART_FILES
-                                                 + checkpoints.DALLEBART_OPTIONAL_FILES),
-            "vqgan": checkpoints.folder_identity(vqgan_dir, checkpoints.VQGAN_FILES),
+                                                 + checkpoints.DALLEBART_OPTIONAL_FILES, rehash=rehash),
+            "vqgan": checkpoints.folder_identity(vqgan_dir, checkpoints.VQGAN_FILES, rehash=rehash),
         }
         return cls(dalle_config, dalle_params, vqgan_config, vqgan_params, tokenizer, identity, dtype, is_demo)
 
@@ -361,8 +365,8 @@ class TextToImage:
 
 # -- castgate models verify -------------------------------------------------------------------------
 
-def _file_rows(folder: Path) -> list[dict[str, Any]]:
-    return [{"name": path.name, "size": path.stat().st_size, "sha256": checkpoints.sha256_file(path)}
+def _file_rows(folder: Path, rehash: bool) -> list[dict[str, Any]]:
+    return [{"name": path.name, "size": path.stat().st_size, "sha256": cached_sha256(path, rehash=rehash)}
             for path in sorted(folder.iterdir()) if path.is_file() and not path.name.startswith(".")]
 
 
@@ -387,11 +391,16 @@ def _weights_dtype(path: Path) -> str | None:
     return ",".join(names) if names else None
 
 
-def verify_model_folder(path: Path) -> dict[str, Any]:
-    """Check a model folder the way loading would, without keeping the weights.
+def verify_model_folder(path: Path, *, deep: bool = False, rehash: bool = False) -> dict[str, Any]:
+    """Check a model folder the way loading would: files, config, tokenizer and weight shapes.
+
+    Names, shapes and dtypes of the weights come from the msgpack structure; no weight is read
+    unless ``deep``. File hashes are remembered while a file is unchanged.
 
     Args:
         path: a DalleBart, VQGAN (or CLIP, recognised and listed only) folder.
+        deep: also read every weight (one array at a time) and check that all values are finite.
+        rehash: hash every file again instead of trusting remembered hashes.
 
     Returns:
         ``{"path", "kind", "config", "files": [{"name", "size", "sha256"}], "problems": [...], "ok"}``;
@@ -415,6 +424,8 @@ def verify_model_folder(path: Path) -> dict[str, Any]:
             config = checkpoints.dallebart_config_from_dict(raw, str(folder / "config.json"))
             summary = _dallebart_summary(config, raw)
             checkpoints.check_dallebart_weights(folder, config)
+            if deep:
+                checkpoints.check_weights_finite(folder / "flax_model.msgpack")
             TextTokenizer.load(folder, config.text_token_count, bool(raw.get("normalize_text")),
                                config.text_vocab_count)
         except CastgateError as exc:
@@ -431,6 +442,8 @@ def verify_model_folder(path: Path) -> dict[str, Any]:
                        "channel_multipliers": list(vq_config.channel_multipliers),
                        "code_width": vq_config.code_width}
             checkpoints.check_vqgan_weights(folder, vq_config)
+            if deep:
+                checkpoints.check_weights_finite(folder / "flax_model.msgpack")
         except CastgateError as exc:
             problems.append(str(exc))
     elif kind == "clip":
@@ -442,8 +455,8 @@ def verify_model_folder(path: Path) -> dict[str, Any]:
         summary["weights_dtype"] = _weights_dtype(folder / "flax_model.msgpack")
         if raw.get(checkpoints.DEMO_MARKER):
             summary["demo"] = "castgate demo checkpoint with random weights (draws noise)"
-    return {"path": str(folder), "kind": kind, "config": summary, "files": _file_rows(folder),
-            "problems": problems, "ok": not problems}
+    return {"path": str(folder), "kind": kind, "config": summary, "files": _file_rows(folder, rehash),
+            "problems": problems, "ok": not problems, "deep": deep}
 
 
 def _dallebart_summary(config, raw: dict[str, Any]) -> dict[str, Any]:
@@ -458,7 +471,8 @@ def _dallebart_summary(config, raw: dict[str, Any]) -> dict[str, Any]:
 
 def describe_verification(report: dict[str, Any]) -> str:
     """A few lines for people: kind, summary, files, problems."""
-    lines = [f"{report['path']}: {report['kind']}" + (" (OK)" if report["ok"] else " (PROBLEMS)")]
+    lines = [f"{report['path']}: {report['kind']}" + (" (OK)" if report["ok"] else " (PROBLEMS)")
+             + (" [deep: every weight read]" if report.get("deep") else "")]
     for key, value in report["config"].items():
         lines.append(f"  {key}: {json.dumps(value) if not isinstance(value, str) else value}")
     lines.append("  files:")

@@ -56,3 +56,12 @@ def test_verify_shape_mismatch_exits_2_and_lists_the_problem(copy_model_folder, 
 def test_verify_missing_folder_exits_2():
     result = _run("verify", "/nonexistent/castgate-models")
     assert result.exit_code == 2 and "not found" in result.output
+
+
+def test_verify_deep_and_rehash(vqgan_tiny_dir):
+    result = _run("verify", str(vqgan_tiny_dir), "--deep", "--rehash", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["ok"] is True and report["deep"] is True
+    text = _run("verify", str(vqgan_tiny_dir), "--deep")
+    assert "deep: every weight read" in text.output

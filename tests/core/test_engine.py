@@ -185,3 +185,38 @@ def test_the_vqgan_loads_and_decodes_in_float32_whatever_the_sampling_dtype(engi
     assert {leaf.dtype.name for leaf in jax.tree.leaves(half.vqgan_params)} == {"float32"}
     tokens = np.array([cases[0]["greedy_tokens"]["3.0"]], np.int32)
     np.testing.assert_array_equal(half.decode_tokens(tokens), engine.decode_tokens(tokens))
+
+
+def test_verify_checks_shapes_without_reading_a_weight_and_deep_reads_them(monkeypatch, dallebart_tiny_dir):
+    from castgate.msgpack_weights import WeightRef
+
+    reads = []
+    real_read = WeightRef.read
+    monkeypatch.setattr(WeightRef, "read", lambda ref: reads.append(ref) or real_read(ref))
+    report = verify_model_folder(dallebart_tiny_dir)
+    assert report["ok"] and report["deep"] is False and reads == []
+    deep = verify_model_folder(dallebart_tiny_dir, deep=True)
+    assert deep["ok"] and deep["deep"] is True and len(reads) == len(checkpoints_arrays(dallebart_tiny_dir))
+
+
+def checkpoints_arrays(folder):
+    from castgate.msgpack_weights import MsgpackWeights
+
+    with MsgpackWeights.open(folder / "flax_model.msgpack") as weights:
+        return list(weights.arrays)
+
+
+def test_deep_verify_names_a_parameter_with_nan(copy_model_folder, vqgan_tiny_dir):
+    from flax import serialization
+
+    from castgate import checkpoints
+
+    folder = copy_model_folder(vqgan_tiny_dir)
+    flat = checkpoints.flatten(checkpoints.read_msgpack(folder / "flax_model.msgpack"))
+    key = sorted(flat)[3]
+    flat[key] = flat[key].copy()
+    flat[key].flat[0] = np.nan
+    (folder / "flax_model.msgpack").write_bytes(serialization.msgpack_serialize(checkpoints.unflatten(flat)))
+    assert verify_model_folder(folder)["ok"]  # the structure is fine
+    problems = verify_model_folder(folder, deep=True)["problems"]
+    assert len(problems) == 1 and "/".join(key) in problems[0] and "NaN" in problems[0]
