@@ -37,3 +37,6 @@ error_table_option = click.option(
     "--error-table", "error_table", type=click.Path(path_type=Path), metavar="JSON",
     help="The labeller's measured error table for the cast question (castgate-labeller-error/1) "
          "[default: the table shipped with castgate, if any].")
+rehash_option = click.option(
+    "--rehash", is_flag=True,
+    help="Hash the checkpoint files again instead of trusting the SHA-256 remembered for them.")

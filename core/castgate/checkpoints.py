@@ -100,6 +100,21 @@ def folder_identity(folder: Path, names: list[str], *, rehash: bool = False) -> 
     }
 
 
+def model_identity(dalle_dir: Path, vqgan_dir: Path, *, rehash: bool = False) -> dict[str, Any]:
+    """``{"dalle": ..., "vqgan": ...}``: the manifest's model identity, from file hashes alone.
+
+    Nothing is loaded: a stage can compare it with a batch's recorded models, and decide what is
+    left to do, before it spends time and memory on the weights.
+
+    Raises:
+        ModelFolderError: a folder or a file it needs is missing (every missing file named).
+    """
+    require_files(Path(dalle_dir), DALLEBART_FILES, what="DalleBart")
+    require_files(Path(vqgan_dir), VQGAN_FILES, what="VQGAN")
+    return {"dalle": folder_identity(dalle_dir, DALLEBART_FILES + DALLEBART_OPTIONAL_FILES, rehash=rehash),
+            "vqgan": folder_identity(vqgan_dir, VQGAN_FILES, rehash=rehash)}
+
+
 # --------------------------------------------------------------------------------------------------
 # DalleBart and VQGAN folders (castgate issue 3): config checks, key renames, weight loading.
 # The published checkpoints are read as they are; modules see readable names

@@ -245,11 +245,7 @@ class TextToImage:
             logger.warning("%s / %s are castgate's demo checkpoints with RANDOM weights: they draw noise, not "
                            "people. Point to the published DALL-E mini/mega and VQGAN folders for real plates.",
                            dalle_dir, vqgan_dir)
-        identity = {
-            "dalle": checkpoints.folder_identity(dalle_dir, checkpoints.DALLEBART_FILES
-                                                 + checkpoints.DALLEBART_OPTIONAL_FILES, rehash=rehash),
-            "vqgan": checkpoints.folder_identity(vqgan_dir, checkpoints.VQGAN_FILES, rehash=rehash),
-        }
+        identity = checkpoints.model_identity(dalle_dir, vqgan_dir, rehash=rehash)
         return cls(dalle_config, dalle_params, vqgan_config, vqgan_params, tokenizer, identity, dtype, is_demo)
 
     # -- params on devices -------------------------------------------------------------------------

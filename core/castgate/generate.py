@@ -17,10 +17,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from castgate import checkpoints
 from castgate import plates as plate_files
 from castgate.checkpoints import sha256_file
 from castgate.colour import ColourPipeline
-from castgate.errors import ManifestError, OutputFolderError, RequestError
+from castgate.errors import ManifestError, ModelFolderError, OutputFolderError, RequestError
 from castgate.manifest import (FileRef, Manifest, Plate, locked, manifest_path, part_path, read_manifest,
                                read_part, sort_plates, utc_now, write_manifest)
 from castgate.plan import (AWAITING_SELECTION, PlannedPlate, Shard, plan, plate_seed,  # noqa: F401 (re-exported)
@@ -64,7 +65,7 @@ def model_folders(request: Request, models_root: Path | None = None) -> dict[str
 # -- the stage ---------------------------------------------------------------------------------------
 def generate_batch(request: Request, batch_dir: Path, *, models_root: Path | None = None,
                    ocio_config: str | None = None, shard: Shard = Shard(),
-                   on_progress: Progress | None = None) -> Manifest:
+                   on_progress: Progress | None = None, rehash: bool = False) -> Manifest:
     """Generate (or resume) a batch.
 
     Args:
@@ -74,9 +75,12 @@ def generate_batch(request: Request, batch_dir: Path, *, models_root: Path | Non
         ocio_config: overrides the OCIO config (``--ocio-config``; else ``$OCIO``, else built-in).
         shard: which slice of the plan this process generates.
         on_progress: called with ``(done, total)`` plates of this shard.
+        rehash: hash the checkpoint files again instead of trusting remembered hashes.
 
     Returns:
-        The batch manifest (the shard's part when sharded).
+        The batch manifest (the shard's part when sharded). What is left to do is decided from the
+        manifest and the checkpoint hashes before any weight is loaded; a finished batch or shard
+        never loads the models.
 
     Raises:
         OutputFolderError, ModelFolderError, ColourError, ManifestError: before any plate is written.
@@ -84,37 +88,41 @@ def generate_batch(request: Request, batch_dir: Path, *, models_root: Path | Non
     batch_dir = Path(batch_dir)
     colour = ColourPipeline.open(ocio_config)
     folders = model_folders(request, models_root)
-    from castgate.engine import SamplingSettings, TextToImage  # JAX is imported only when generating
+    identity = checkpoints.model_identity(folders["dalle"], folders["vqgan"], rehash=rehash)
 
-    engine = TextToImage.load(folders["dalle"], folders["vqgan"], dtype=request.sampling.dtype)
-    mine = None if shard.is_whole else {p.plate_id for p in shard_slice(plan(request), shard)}
-    _prepare_output(batch_dir, mine)
-
+    # Decide what is left before any weight is loaded: a finished batch never loads the models.
     target = manifest_path(batch_dir) if shard.is_whole else part_path(batch_dir, shard.index, shard.count)
     fresh = Manifest(batch=request.batch, created=utc_now(), request=request.to_record(),
-                     models=dict(engine.identity), sampling=dataclasses.asdict(request.sampling),
-                     colour=colour.record())
+                     models=identity, sampling=dataclasses.asdict(request.sampling), colour=colour.record())
     manifest = _resume_from(batch_dir, target, fresh, shard)
-    write_manifest(batch_dir, manifest, path=target)
-
     todo_all = shard_slice(plan(request), shard)
     finished = _finished_ids(batch_dir, manifest)
     todo = [p for p in todo_all if p.plate_id not in finished]
     log.info("%s: %d plate(s) in this shard, %d already done, %d to generate",
              request.batch, len(todo_all), len(todo_all) - len(todo), len(todo))
+
+    engine: Any = None
+    if todo:
+        from castgate.engine import TextToImage  # JAX is imported only when there is something to generate
+
+        engine = TextToImage.load(folders["dalle"], folders["vqgan"], dtype=request.sampling.dtype)
+        if engine.identity != identity:
+            raise ModelFolderError("the checkpoint files changed while castgate was reading them",
+                                   where=str(folders["dalle"].parent),
+                                   fix="Wait until the model folders are copied completely, then run again")
+    mine = None if shard.is_whole else {p.plate_id for p in todo_all}
+    _prepare_output(batch_dir, mine)
+    write_manifest(batch_dir, manifest, path=target)
     total, done = len(todo_all), len(todo_all) - len(todo)
     if on_progress:
         on_progress(done, total)
 
-    settings = SamplingSettings(condition_scale=request.sampling.condition_scale,
-                                top_k=request.sampling.top_k or None,
-                                temperature=request.sampling.temperature, dtype=request.sampling.dtype)
-    model_hash = engine.identity["dalle"]["files"].get("flax_model.msgpack", "")
+    model_hash = identity["dalle"]["files"].get("flax_model.msgpack", "")
     chunk_size = request.sampling.batch_size
     for start in range(0, len(todo), chunk_size):
         chunk = todo[start:start + chunk_size]
-        images = engine.generate([p.role.prompt for p in chunk], [p.seed for p in chunk], settings,
-                                 batch_size=chunk_size)
+        images = engine.generate([p.role.prompt for p in chunk], [p.seed for p in chunk],
+                                 _sampling_settings(request), batch_size=chunk_size)
         new = [_write_plate(batch_dir, request, p, image, colour, model_hash) for p, image in zip(chunk, images)]
         manifest = manifest.with_plates(new)
         write_manifest(batch_dir, manifest, path=target)
@@ -129,6 +137,13 @@ def generate_batch(request: Request, batch_dir: Path, *, models_root: Path | Non
                                    skipped=total - len(todo))
     write_manifest(batch_dir, manifest, path=target)
     return manifest
+
+
+def _sampling_settings(request: Request):
+    from castgate.engine import SamplingSettings
+
+    return SamplingSettings(condition_scale=request.sampling.condition_scale, top_k=request.sampling.top_k or None,
+                            temperature=request.sampling.temperature, dtype=request.sampling.dtype)
 
 
 def finish_batch(batch_dir: Path, manifest: Manifest, clip_folder: Path | None) -> Manifest:

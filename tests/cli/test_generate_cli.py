@@ -99,6 +99,26 @@ def test_rerun_skips_finished_plates(batch, models_root):
     assert read_manifest(batch).events[-1].details["generated"] == 0
 
 
+def test_a_finished_batch_is_decided_without_loading_or_hashing_the_weights(batch, models_root, monkeypatch):
+    from castgate import file_hashes
+    from castgate.engine import TextToImage
+
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("a finished batch must not load the models")
+
+    monkeypatch.setattr(TextToImage, "load", classmethod(refuse))
+    hashed = []
+    real_hash = file_hashes.sha256_file
+    monkeypatch.setattr(file_hashes, "sha256_file", lambda path: hashed.append(Path(path).name) or real_hash(path))
+    result = run("generate", str(batch.parent / "request.toml"), "-o", str(batch), "--model", str(models_root), "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["plates"] == 3
+    assert "flax_model.msgpack" not in hashed  # remembered from the first run
+    result = run("generate", str(batch.parent / "request.toml"), "-o", str(batch), "--model", str(models_root),
+                 "--rehash", "--json")
+    assert result.exit_code == 0 and hashed.count("flax_model.msgpack") == 2  # DalleBart and VQGAN, again
+    assert read_manifest(batch).events[-1].details["generated"] == 0
+
+
 def test_changed_plate_is_regenerated_identically(batch, models_root):
     manifest = read_manifest(batch)
     victim = batch / manifest.plates[1].files["png"].path

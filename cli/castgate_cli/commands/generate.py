@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from castgate_cli.options import model_option, ocio_option
+from castgate_cli.options import model_option, ocio_option, rehash_option
 from castgate_cli.output import emit, json_option, progress
 
 
@@ -19,13 +19,15 @@ from castgate_cli.output import emit, json_option, progress
               help="Generate only slice i of n (1-based), e.g. 2/4 on a farm; join with `castgate merge`.")
 @model_option
 @ocio_option
+@rehash_option
 @json_option
 def generate(request_file: Path, batch_dir: Path, shard: str, models_root: Path | None,
-             ocio_config: str | None, as_json: bool) -> None:
+             ocio_config: str | None, rehash: bool, as_json: bool) -> None:
     """Generate the plates a REQUEST file asks for into a batch folder.
 
     Rerunning the same command resumes: plates whose files still match their recorded SHA-256 are
-    skipped, anything else is generated again.
+    skipped, anything else is generated again. What is left is decided before the models are
+    loaded, so a finished batch returns in seconds.
     """
     from castgate.generate import Shard, generate_batch
     from castgate.request import load_request
@@ -34,7 +36,7 @@ def generate(request_file: Path, batch_dir: Path, shard: str, models_root: Path 
     shard_spec = Shard.parse(shard)
     with progress("generate", as_json, label=f"Generating {request.batch}") as on_progress:
         manifest = generate_batch(request, batch_dir, models_root=models_root, ocio_config=ocio_config,
-                                  shard=shard_spec, on_progress=on_progress)
+                                  shard=shard_spec, on_progress=on_progress, rehash=rehash)
     kept = len(manifest.kept_plates)
     emit({"batch": manifest.batch, "batch_dir": str(batch_dir), "plates": len(manifest.plates), "kept": kept,
           "shard": shard, "manifest": str(batch_dir / "manifest.json") if shard_spec.is_whole else None},

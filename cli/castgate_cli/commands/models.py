@@ -6,16 +6,13 @@ from pathlib import Path
 
 import click
 
+from castgate_cli.options import rehash_option
 from castgate_cli.output import EXIT_INPUT_ERROR, emit, json_option
 
 
 @click.group()
 def models() -> None:
     """Inspect DALL-E mini/mega, VQGAN and CLIP model folders."""
-
-
-rehash_option = click.option("--rehash", is_flag=True,
-                             help="Hash every file again instead of trusting the remembered SHA-256.")
 
 
 @models.command()
