@@ -19,19 +19,19 @@ def test_demo_request_runs_every_stage(tmp_path):
     shutil.copy(REPO / "examples" / "demo" / "request.toml", request)
     result = CliRunner().invoke(cli, ["run", str(request), "-o", str(tmp_path / "batch"),
                                       "--model", str(tmp_path / "models"), "--json"])
-    # random-weight demo plates show no faces: every label is undetermined, so the cast is undecided
-    # and every plate is listed for review
-    assert result.exit_code == 3, result.output
+    # random-weight demo plates show no faces: every label is undetermined, so the gate fails closed
+    # (no readable label at all), and the cast question lists every plate for review
+    assert result.exit_code == 1, result.output
     out = json.loads(result.stdout)
-    assert out["verdict"] == "UNDECIDED" and out["plates"] == 8 and out["audited"] == 8
+    assert out["verdict"] == "UNAUDITABLE" and out["plates"] == 8 and out["audited"] == 8
     assert out["gate"]["question"] == "cast" and len(out["gate"]["review"]) == 8
     batch = tmp_path / "batch"
     manifest = read_manifest(batch)
     assert all(p.labels["gender"].is_undetermined and p.labels["gender"].reason for p in manifest.plates)
-    assert manifest.verdict["verdict"] == "UNDECIDED" and manifest.verdict["question"] == "cast"
+    assert manifest.verdict["verdict"] == "UNAUDITABLE" and manifest.verdict["question"] == "cast"
     assert [e.kind for e in manifest.events][:3] == ["generate", "audit", "gate"]
     html = Path(out["report"]["html"]).read_text(encoding="utf-8")
-    assert "UNDECIDED" in html and "demo_hospital" in html
+    assert "UNAUDITABLE" in html and "demo_hospital" in html
     stages = {json.loads(line)["stage"] for line in result.stderr.splitlines() if line.startswith("{")}
     assert {"generate", "audit", "gate"} <= stages
 
