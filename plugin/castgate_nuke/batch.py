@@ -38,7 +38,7 @@ MANIFEST_NAME = "manifest.json"
 UNDETERMINED = "undetermined"
 REVIEWABLE = {"gender": ("female", "male"), "skin_group": ("lighter", "darker")}
 POOLED = "all roles"
-VERDICTS = ("PASS", "FAIL", "INSUFFICIENT", "UNAUDITABLE", "TAMPERED")
+VERDICTS = ("PASS", "FAIL", "UNDECIDED", "INSUFFICIENT", "UNAUDITABLE", "TAMPERED")
 
 
 class BatchReadError(Exception):
@@ -86,7 +86,7 @@ class CategoryBar:
 class Verdict:
     """A gate result made flat for display."""
 
-    name: str                           # PASS, FAIL, INSUFFICIENT, UNAUDITABLE, TAMPERED or UNKNOWN
+    name: str                           # PASS, FAIL, UNDECIDED, INSUFFICIENT, UNAUDITABLE, TAMPERED or UNKNOWN
     quota: str = ""
     summary: str = ""
     bars: Tuple[CategoryBar, ...] = ()

@@ -7,7 +7,7 @@ Pure functions only (no Qt, no Nuke), so they are tested directly. The contract
 * progress lines on stderr: ``{"event": "progress", "stage", "done", "total", "eta_s"}``;
 * an input error is ``{"error": message, "type": name}`` on stdout with exit code 2;
 * exit codes: 0 success / PASS, 1 blocked (FAIL, UNAUDITABLE, TAMPERED), 2 input error,
-  3 INSUFFICIENT.
+  3 UNDECIDED (cast question: plates to review) or INSUFFICIENT (generator question).
 
 Example:
     >>> run_args("/shows/abc/castgate/office.request.toml", "/shows/abc/castgate/office")

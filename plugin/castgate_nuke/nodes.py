@@ -33,7 +33,7 @@ from castgate_nuke.batch import BatchView, PlateView
 NUKE_VERSION_LINE = "version 13.2 v1"   # the oldest Nuke the plugin supports; newer ones read it
 GIZMO_CLASS = "CastgatePlate"
 PLATE_COLOUR = 0x4A6F8FFF
-VERDICT_COLOURS = {"PASS": 0x3F6E3FFF, "INSUFFICIENT": 0x8A7430FF}
+VERDICT_COLOURS = {"PASS": 0x3F6E3FFF, "UNDECIDED": 0x8A7430FF, "INSUFFICIENT": 0x8A7430FF}
 OVERRIDE_COLOUR = 0x8E3B2FFF
 CELL = (110, 90)         # DAG units per plate in the grid (a Group tile is 80 wide)
 MARGIN = 30

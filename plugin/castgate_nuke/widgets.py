@@ -10,7 +10,7 @@ from castgate_nuke.nodes import VERDICT_COLOURS as VERDICT_TILE_COLOURS
 from castgate_nuke.qt import QtCore, QtGui, QtWidgets
 
 VERDICT_COLOURS = {
-    "PASS": "#2e7d32", "FAIL": "#c62828", "INSUFFICIENT": "#b7791f",
+    "PASS": "#2e7d32", "FAIL": "#c62828", "UNDECIDED": "#b7791f", "INSUFFICIENT": "#b7791f",
     "UNAUDITABLE": "#6d4c41", "TAMPERED": "#6a1b9a",
 }
 UNKNOWN_COLOUR = "#616161"

@@ -22,7 +22,7 @@ from castgate.gate.results import CAST, AttributeResult, CategoryResult
 from castgate.gate.tally import Tally
 from castgate.manifest import UNDETERMINED
 from castgate.quotas import AttributeQuota
-from castgate.stats import PASS
+from castgate.stats import PASS, target_band
 
 REVIEW_ITEMS_KEPT = 50  # per attribute and scope, with their outcomes; the GateResult lists every id
 
@@ -53,8 +53,8 @@ def evaluate_cast_attribute(tally: Tally, quota: AttributeQuota, *, gated: bool 
         CategoryResult(category=c.category, count=c.labelled, share=c.labelled / total if total else 0.0,
                        share_of_all=c.labelled / total if total else 0.0,
                        low=c.low / total if total else 0.0, high=c.high / total if total else 1.0,
-                       target=c.target, band_low=c.band_low / total if total else 0.0,
-                       band_high=c.band_high / total if total else 0.0, verdict=c.verdict,
+                       target=c.target, band_low=target_band(c.target, quota.tolerance)[0],
+                       band_high=target_band(c.target, quota.tolerance)[1], verdict=c.verdict,
                        more_determined=None)
         for c in judgement.counts)
     determined = sum(c.labelled for c in judgement.counts)
