@@ -378,7 +378,7 @@ def _joint_quota(position: int, table: Any, defaults: Mapping[str, Any],
                 problems.append(f"{prefix}targets.{a}.{b} is not a category of {second}; "
                                 f"use {', '.join(ATTRIBUTES[second])}")
         for b in ATTRIBUTES[second]:
-            share = row.get(b)
+            share: Any = row.get(b)
             if not _is_number(share) or not 0.0 <= share <= 1.0:
                 problems.append(f"{prefix}targets.{a}.{b} is {share!r}; use a share 0–1 (0.0 for a cell "
                                 "that should not appear)")

@@ -153,7 +153,7 @@ def poisson_binomial(probabilities: Sequence[float]) -> np.ndarray:
 
 
 def _binomial(m: int, p: float) -> np.ndarray:
-    from scipy.special import gammaln
+    from scipy.special import gammaln  # type: ignore[import-untyped]
 
     k = np.arange(m + 1)
     log = gammaln(m + 1) - gammaln(k + 1) - gammaln(m - k + 1) + k * math.log(p) + (m - k) * math.log1p(-p)
@@ -165,7 +165,7 @@ def _convolve(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if min(len(a), len(b)) < 64:
         out = np.convolve(a, b)
     else:
-        from scipy.signal import fftconvolve
+        from scipy.signal import fftconvolve  # type: ignore[import-untyped]
 
         out = np.clip(fftconvolve(a, b), 0.0, None)
     return out / out.sum()

@@ -31,6 +31,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -130,7 +131,10 @@ def error_table_from_dict(data: Any, *, where: str = "error table") -> ErrorTabl
 
 def default_error_table() -> ErrorTable | None:
     """The table shipped with castgate, or None while none has been measured and shipped."""
-    return load_error_table(SHIPPED_TABLE) if SHIPPED_TABLE.is_file() else None
+    if not SHIPPED_TABLE.is_file():
+        return None
+    table = load_error_table(SHIPPED_TABLE)
+    return dataclasses.replace(table, path="castgate/data/labeller-error.json (shipped with castgate)")
 
 
 def resolve_error_table(path: Path | str | None) -> ErrorTable | None:

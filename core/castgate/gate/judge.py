@@ -15,12 +15,12 @@ from castgate.errors import QuotaFileError
 from castgate.gate.advice import quota_problems
 from castgate.gate.cast_verdict import evaluate_cast_attribute
 from castgate.gate.error_model import ErrorModel
-from castgate.gate.evidence import certain, plate_evidence
+from castgate.gate.evidence import Evidence, certain, plate_evidence
 from castgate.gate.generator import evaluate_attribute
 from castgate.gate.results import CAST, EXIT_CODES, GENERATOR, GateResult, ScopeResult, worst
 from castgate.gate.tally import Tally, group_tallies, joint_value, pool, tally_plates
 from castgate.labels_table import LabelTable
-from castgate.manifest import Manifest, utc_now
+from castgate.manifest import Manifest, Plate, utc_now
 from castgate.quotas import JOINT_SEPARATOR, QUESTIONS, Quota
 
 
@@ -96,9 +96,8 @@ def review_ids(scopes: Sequence[ScopeResult]) -> tuple[str, ...]:
     return tuple(sorted(ranked, key=lambda p: ranked[p]))
 
 
-def with_evidence(tallies: Sequence[Tally], manifest: Manifest, quota: Quota, model: ErrorModel) -> list[Tally]:
-    """Role tallies with their kept plates' evidence for every judged attribute (cast question)."""
-    plates = manifest.kept_plates
+def with_evidence(tallies: Sequence[Tally], plates: Sequence[Plate], quota: Quota, model: ErrorModel) -> list[Tally]:
+    """Role tallies with their plates' evidence for every judged attribute (cast question)."""
     out = []
     for tally in tallies:
         mine = [p for p in plates if p.role == tally.scope]
@@ -118,7 +117,7 @@ def table_evidence(tallies: Sequence[Tally], table: LabelTable, quota: Quota) ->
             parts = name.split(JOINT_SEPARATOR)
             if not all(p in table.attributes for p in parts):
                 continue
-            items = []
+            items: list[Evidence] = []
             for combo, n in combos.items():
                 value = joint_value([combo[table.attributes.index(p)] for p in parts])
                 for i in range(n):
@@ -139,11 +138,41 @@ def evaluate_manifest(manifest: Manifest, quota: Quota, *, problems: Sequence[Pr
     """
     question = resolve_question(question, quota, CAST)
     prompts = {r["id"]: r.get("prompt") for r in manifest.request.get("roles", []) if "id" in r}
-    tallies = tally_plates(manifest.kept_plates, quota.attribute_names, manifest.roles(), prompts)
-    described = None
+    source = source or {"kind": "batch", "name": manifest.batch}
     if question == CAST:
-        model = model if model is not None else ErrorModel(table=None)
-        tallies = with_evidence(tallies, manifest, quota, model)
-        described = model.describe()
-    return evaluate_tallies(tallies, quota, problems=problems, question=question, error_model=described,
-                            source=source or {"kind": "batch", "name": manifest.batch})
+        return evaluate_cast(manifest.kept_plates, quota, model=model, role_order=manifest.roles(),
+                             prompts=prompts, problems=problems, source=source)
+    tallies = tally_plates(manifest.kept_plates, quota.attribute_names, manifest.roles(), prompts)
+    return evaluate_tallies(tallies, quota, problems=problems, question=question, source=source)
+
+
+def evaluate_cast(plates: Sequence[Plate], quota: Quota, *, model: ErrorModel | None = None,
+                  role_order: Sequence[str] = (), prompts: Mapping[str, str] | None = None,
+                  problems: Sequence[Problem] = (), source: Mapping[str, Any] | None = None) -> GateResult:
+    """Judge any set of plates — a batch's kept plates, or a candidate cast — under the cast question (pure).
+
+    This is the entry point for callers that choose plates themselves (``castgate balance``): pass the
+    plates of the cast; nothing is read or written.
+
+    Args:
+        plates: the plates of the cast (their ``kept`` flag is not consulted).
+        quota: the quota; its ``question`` is ignored.
+        model: the labeller's error model (:meth:`ErrorModel.from_table`); default: none, so every
+            automatic label is unmeasured.
+        role_order: roles in display order (others follow in order of appearance).
+
+    Returns:
+        A :class:`GateResult` with ``question == "cast"``: per scope and attribute ``.cast`` holds the
+        :class:`~castgate.gate.cast.CastJudgement` (counts, plausible ranges, bands, review list), and
+        ``review`` lists every plate to review, most decisive first.
+
+    Example:
+        >>> result = evaluate_cast(candidates, load_quota("parity"), model=model)
+        >>> result.verdict, result.scope("pooled").attribute("gender").cast.count("female").band
+        ('PASS', (16, 24))
+    """
+    model = model if model is not None else ErrorModel(table=None)
+    tallies = tally_plates(plates, quota.attribute_names, role_order, prompts)
+    tallies = with_evidence(tallies, plates, quota, model)
+    return evaluate_tallies(tallies, quota, problems=problems, question=CAST, error_model=model.describe(),
+                            source=source or {"kind": "plates"})

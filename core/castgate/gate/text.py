@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any, Mapping
 
 from castgate.checks import TAMPERED, UNAUDITABLE
 from castgate.gate.results import CAST, QUESTION_WORDS, VERDICTS, GateResult
@@ -49,7 +50,7 @@ def format_result(result: GateResult) -> str:
     return "\n".join(lines)
 
 
-def error_model_words(described: dict) -> str:
+def error_model_words(described: Mapping[str, Any]) -> str:
     """Which table and how many reviewed plates back the cast question's error model, in words."""
     if not described.get("table"):
         return "no error table, so every automatic label is unmeasured and could be any category"
