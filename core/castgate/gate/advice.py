@@ -35,8 +35,8 @@ def _fix(scope: ScopeResult, a: AttributeResult, source: Mapping[str, Any]) -> s
             sizes = ", ".join(str(s) for s in a.cast.sizes_that_can) or "none nearby"
             return (f"Change the number of plates of {scope.title} to a size that can meet the quota ({sizes}): "
                     "edit the role's count in the request and rerun castgate run")
-        return (f"Check the labels by hand (castgate review), then add {low.category} plates to {scope.title} "
-                "(raise the role's count in the request and rerun castgate run) or rework the prompt")
+        return (f"Check the labels by hand (castgate review), then select a cast with more {low.category} plates "
+                f"for {scope.title} from the batch's candidates (castgate balance), or rework the prompt")
     if a.verdict == UNDECIDED and a.cast is not None:
         review = a.cast.review
         if not review:

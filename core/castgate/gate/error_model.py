@@ -4,7 +4,7 @@ The cast question needs, for every automatic label, ``P(true = j | automatic = c
 sources of evidence, both confusion counts (docs/statistics.md, "The labeller's error model"):
 
 1. an **error table** measured by the audit's own validation (``castgate-labeller-error/1``, the format
-   in docs/audit.md; castgate ships one as ``castgate/data/labeller-error.json`` once measured, and
+   in docs/audit.md; the shipped one is ``castgate/data/labeller-error.json``, and
    ``--error-table PATH`` names another);
 2. the batch's **own reviewed plates**: every plate that carries both an automatic label and a human
    label (a category) for an attribute adds one (automatic, true) pair in its skin group.
