@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Mapping
 
+from castgate.report.cast_html import cast_counts, error_model, joint_cross_tables, review_section
 from castgate.report.svg import PALETTE, VERDICT_COLOURS, comparison_bars, e, grouped_bar_chart
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
@@ -51,8 +52,15 @@ details { margin: 6px 0; } summary { cursor: pointer; font-weight: 600; }
 code { background: var(--panel); padding: 0 3px; border-radius: 3px; }
 """
 
-BANNER_COLOURS = {"PASS": "#1b7f3b", "FAIL": "#b3261e", "INSUFFICIENT": "#8a6d00", "UNAUDITABLE": "#6b3fa0",
+BANNER_COLOURS = {"PASS": "#1b7f3b", "FAIL": "#b3261e", "INSUFFICIENT": "#8a6d00", "UNDECIDED": "#8a6d00",
+                  "UNAUDITABLE": "#6b3fa0",
                   "TAMPERED": "#7a0000"}
+CAST_WORDS = {
+    "PASS": "This cast meets its quota: every plausible count lies inside its band.",
+    "FAIL": "Blocked: at least one count lies outside its band, whatever the labels hide.",
+    "UNDECIDED": "Blocked until reviewed: some plausible counts lie in the band and some outside; review the "
+                 "plates listed below to settle it.",
+}
 VERDICT_WORDS = {
     "PASS": "The batch meets its quota: every judged interval lies inside its target band.",
     "FAIL": "Blocked: at least one share is outside its target band beyond doubt.",
@@ -82,12 +90,16 @@ def render_html(report: Mapping[str, Any], thumbnails: Mapping[str, str] | None 
     """
     thumbnails = thumbnails or {}
     gate = report["gate"]
+    cast = gate.get("question") == "cast"
     sections = [
         _banner(report),
         _glance(report),
-        _charts(report),
+        cast_counts(report) if cast else _charts(report),
+        review_section(report, thumbnails) if cast else "",
         _why(report),
-        _count_tables(report),
+        error_model(report) if cast else "",
+        "" if cast else _count_tables(report),
+        joint_cross_tables(report),
         _joint_table(report),
         _undetermined(report),
         _agreement(report),
@@ -109,15 +121,19 @@ def _banner(report: Mapping[str, Any]) -> str:
     verdict = gate["verdict"]
     quota = gate["quota"]
     source = report["source"]
+    question = gate.get("question", "generator")
     rows = [("Source", f"{source.get('kind', '')} {source.get('path') or source.get('name') or ''}"),
             ("Quota", f"{quota['name']} ({quota['source']})" + (f" — {quota['description']}" if quota.get("description") else "")),
-            ("Exit code", f"{gate['exit_code']} (0 PASS, 1 blocked, 3 INSUFFICIENT)"),
+            ("Exit code", f"{gate['exit_code']} (0 PASS, 1 blocked, 3 UNDECIDED or INSUFFICIENT)"),
             ("Gated", gate["time"]), ("Report made", report["generated"]),
             ("castgate", report["castgate_version"])]
     items = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in rows)
+    words = CAST_WORDS if question == "cast" else VERDICT_WORDS
     return (f"<h1>{e(report['title'])}</h1>"
             f'<section class="banner" style="background:{BANNER_COLOURS.get(verdict, "#444")}" id="verdict">'
-            f'<div class="verdict">{e(verdict)}</div><div class="summary">{e(VERDICT_WORDS.get(verdict, ""))}</div>'
+            f'<div class="verdict">{e(verdict)}</div><div class="summary question">{e(question)} question: '
+            f'{e(gate.get("question_words", ""))}</div>'
+            f'<div class="summary">{e(words.get(verdict, VERDICT_WORDS.get(verdict, "")))}</div>'
             f'<div class="summary">{e(gate["summary"])}</div><dl>{items}</dl></section>')
 
 

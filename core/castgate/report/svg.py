@@ -17,7 +17,8 @@ from typing import Any, Mapping, Sequence
 # Okabe–Ito, colour-blind safe; categories take colours in their attribute's order.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000",
            "#999999", "#882255")
-VERDICT_COLOURS = {"PASS": "#1b7f3b", "FAIL": "#b3261e", "INSUFFICIENT": "#8a6d00", "UNAUDITABLE": "#6b3fa0",
+VERDICT_COLOURS = {"PASS": "#1b7f3b", "FAIL": "#b3261e", "INSUFFICIENT": "#8a6d00", "UNDECIDED": "#8a6d00",
+                   "UNAUDITABLE": "#6b3fa0",
                    "TAMPERED": "#b3261e", None: "#666666"}
 
 _PLOT_HEIGHT = 200
@@ -30,7 +31,7 @@ _GAP = 28
 _MAX_LABEL = 28
 _CHAR = 7.0          # average width of an 11 px label character
 _TILT = 0.82         # cos(35°): how far a tilted label reaches left
-SHORT_VERDICTS = {"INSUFFICIENT": "INSUFF.", "UNAUDITABLE": "UNAUDIT.", "TAMPERED": "TAMPER."}
+SHORT_VERDICTS = {"INSUFFICIENT": "INSUFF.", "UNDECIDED": "UNDEC.", "UNAUDITABLE": "UNAUDIT.", "TAMPERED": "TAMPER."}
 
 
 def e(value: Any) -> str:
