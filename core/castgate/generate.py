@@ -123,7 +123,7 @@ def generate_batch(request: Request, batch_dir: Path, *, models_root: Path | Non
         chunk = todo[start:start + chunk_size]
         images = engine.generate([p.role.prompt for p in chunk], [p.seed for p in chunk],
                                  _sampling_settings(request), batch_size=chunk_size)
-        new = [_write_plate(batch_dir, request, p, image, colour, model_hash) for p, image in zip(chunk, images)]
+        new = [write_plate(batch_dir, request, p, image, colour, model_hash) for p, image in zip(chunk, images)]
         manifest = manifest.with_plates(new)
         write_manifest(batch_dir, manifest, path=target)
         done += len(chunk)
@@ -242,8 +242,9 @@ def _matches(path: Path, sha256: str) -> bool:
     return path.is_file() and sha256_file(path) == sha256
 
 
-def _write_plate(batch_dir: Path, request: Request, planned: PlannedPlate, srgb: Any,
+def write_plate(batch_dir: Path, request: Request, planned: PlannedPlate, srgb: Any,
                  colour: ColourPipeline, model_hash: str) -> Plate:
+    """Write one plate's PNG proxy and EXR (prompt, seed and model in its metadata); return its record."""
     paths = plate_files.plate_paths(planned.plate_id)
     metadata: dict[str, str | int] = {"batch": request.batch, "role": planned.role.id, "prompt": planned.role.prompt,
                 "seed": planned.seed, "plate_id": planned.plate_id, "model_sha256": model_hash,

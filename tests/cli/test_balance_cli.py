@@ -1,4 +1,4 @@
-"""`castgate balance BATCH --cast N --no-generate`: re-select a cast on a real demo batch, every candidate
+"""`castgate balance BATCH --cast N --no-generate`: re-select a cast on a 16-plate batch, every candidate
 keeping its record, idempotently; bad input leaves the batch as it was."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from batch_factory import labelled, make_batch
 from castgate.manifest import manifest_path, read_manifest
 from castgate.review import review_plate
 from castgate_cli.main import cli
@@ -19,20 +20,27 @@ REPO = Path(__file__).resolve().parents[2]
 GENDERS = {"nurse": ["female"] * 6 + ["male"] * 2, "surgeon": ["female"] * 2 + ["male"] * 6}
 
 
+def skins(genders: list[str]) -> list[str]:
+    """Alternate lighter / darker within each gender."""
+    seen: dict[str, int] = {}
+    out = []
+    for gender in genders:
+        out.append("lighter" if seen.get(gender, 0) % 2 == 0 else "darker")
+        seen[gender] = seen.get(gender, 0) + 1
+    return out
+
+
 @pytest.fixture(scope="module")
 def demo_batch(tmp_path_factory) -> Path:
-    """The demo request with 8 plates per role, generated for real (random-weight demo models)."""
+    """16 plates (2 roles × 8) whose automatic labels are undetermined and whose human labels are 6 female /
+    2 male (nurse) and 2 / 6 (surgeon), set through castgate's review."""
     root = tmp_path_factory.mktemp("balance-demo")
-    request = root / "request.toml"
-    request.write_text((REPO / "examples" / "demo" / "request.toml").read_text().replace("count = 4", "count = 8"))
-    batch = root / "batch"
-    result = CliRunner().invoke(cli, ["generate", str(request), "-o", str(batch), "--model", str(root / "models")])
-    assert result.exit_code == 0, result.output
+    specs = {role: labelled(8, gender="undetermined", skin_group="undetermined") for role in GENDERS}
+    batch = make_batch(root / "batch", specs, batch="demo_hospital")
     manifest = read_manifest(batch)
     for role, genders in GENDERS.items():
         plates = [p for p in manifest.plates if p.role == role]
-        for n, (plate, gender) in enumerate(zip(plates, genders)):
-            skin = "lighter" if (n - (0 if gender == genders[0] else genders.index(gender))) % 2 == 0 else "darker"
+        for plate, gender, skin in zip(plates, genders, skins(genders)):
             review_plate(batch, plate.id, {"gender": gender, "skin_group": skin}, reviewer="supervisor")
     return batch
 
@@ -71,8 +79,6 @@ def test_cast_four_keeps_two_women_and_two_men_per_role(batch):
     assert manifest_path(batch).read_bytes() == before
 
 
-@pytest.mark.xfail(reason="needs the cast question in `castgate gate` (issue 11); passes once it lands",
-                   strict=False)
 def test_gate_passes_the_balanced_cast(batch):
     assert balance(str(batch), "--cast", "4", "--no-generate").exit_code == 0
     gate = CliRunner().invoke(cli, ["gate", str(batch)])
@@ -101,3 +107,39 @@ def test_short_cells_exit_3_naming_them_and_leave_the_batch_unchanged(batch):
     assert out["feasible"] is False and sum(out["shortfall"]["nurse"].values()) == 1
     assert all(cell.startswith("male") for cell in out["shortfall"]["nurse"])
     assert manifest_path(batch).read_bytes() == before
+
+
+DEMO_BALANCE = """
+[balance]
+budget = 1
+first_round = 1
+"""
+
+
+def test_request_mode_generates_audits_and_exits_3_naming_what_is_short(tmp_path, demo_model_dirs):
+    """The demo request (random-weight models draw no people): one round within the budget, every label
+    undetermined, so no cast can pass; balance says which cells are short and what it tried."""
+    request = tmp_path / "request.toml"
+    text = (REPO / "examples" / "demo" / "request.toml").read_text().replace("count = 4", "count = 2")
+    request.write_text(text + DEMO_BALANCE)
+    batch = tmp_path / "batch"
+    result = balance(str(request), "-o", str(batch), "--model", str(demo_model_dirs[0].parent), "--json")
+    assert result.exit_code == 3, result.output
+    out = json.loads(result.stdout)
+    assert out["status"] == "short" and set(out["shortfall"]) == {"nurse", "surgeon"}
+    assert "round 1: nurse 2, plain prompt, surgeon 2, plain prompt" in out["tried"]
+    manifest = read_manifest(batch)
+    assert len(manifest.plates) == 4 and manifest.kept_plates == ()
+    assert all(p.prompt in text and p.balance == {"round": 1, "aim": None, "steering": {}} for p in manifest.plates)
+    assert all(p.labels["gender"].is_undetermined for p in manifest.plates)  # really audited
+
+
+def test_bad_balance_table_is_refused_before_anything_is_written(tmp_path):
+    request = tmp_path / "request.toml"
+    request.write_text((REPO / "examples" / "demo" / "request.toml").read_text()
+                       + "[balance]\nbudget = 0\n[balance.phrases.gender]\nnonbinary = \"a person\"\n")
+    result = balance(str(request), "-o", str(tmp_path / "batch"))
+    assert result.exit_code == 2
+    assert "[balance].budget 0 must be a whole number from 1 to 64" in result.output
+    assert "'nonbinary' is not a category of gender; use female, male" in result.output
+    assert not (tmp_path / "batch").exists()

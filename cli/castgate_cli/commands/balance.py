@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import contextlib
+
 import click
 
 from castgate_cli.options import model_option, ocio_option, quota_option
-from castgate_cli.output import EXIT_INSUFFICIENT, emit, json_option
+from castgate_cli.output import EXIT_INSUFFICIENT, emit, json_option, progress
 
 
 @click.command()
@@ -42,13 +44,62 @@ def balance(ctx: click.Context, target: Path, batch_dir: Path | None, cast: int 
     if target.is_dir():
         if batch_dir is not None:
             raise click.UsageError("-o is for a REQUEST file; a BATCH folder is balanced in place")
-        if not no_generate:
-            raise click.UsageError("generating more candidates for an existing batch is not built yet; "
-                                   "pass --no-generate to re-select from the candidates there are")
-        result = recast_batch(target, cast, quota)
-        emit(result.to_dict(), format_recast(result, target), as_json)
-        ctx.exit(0 if result.selection.feasible else EXIT_INSUFFICIENT)
-    raise click.UsageError(f"{target} is not a batch folder; balancing a REQUEST file is not built yet")
+        if no_generate:
+            result = recast_batch(target, cast, quota)
+            emit(result.to_dict(), format_recast(result, target), as_json)
+            ctx.exit(0 if result.selection.feasible else EXIT_INSUFFICIENT)
+        from castgate.generate import _request_of
+        from castgate.manifest import read_manifest
+
+        request, batch_dir = _request_of(read_manifest(target)), target
+    else:
+        from castgate.request import load_request
+
+        if no_generate:
+            raise click.UsageError("--no-generate works on a BATCH folder; a REQUEST always generates")
+        if batch_dir is None:
+            raise click.UsageError("give the batch folder to write with -o BATCH")
+        request = load_request(target)
+    outcome = _run_loop(request, batch_dir, cast, quota, models_root, ocio_config, as_json)
+    emit(outcome.to_dict(), format_outcome(outcome, batch_dir, request), as_json)
+    ctx.exit(outcome.exit_code)
+
+
+def _run_loop(request, batch_dir: Path, cast, quota, models_root, ocio_config, as_json: bool):
+    from castgate.balance.loop import balance_request
+
+    bars: dict[str, object] = {}
+    with contextlib.ExitStack() as stack:
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in bars:
+                bars[stage] = stack.enter_context(progress(stage, as_json, f"Balance: {stage}"))
+            bars[stage](done, total)  # type: ignore[operator]
+
+        return balance_request(request, batch_dir, models_root=models_root, ocio_config=ocio_config, quota=quota,
+                               cast=cast, on_progress=on_progress)
+
+
+def format_outcome(outcome, batch_dir: Path, request) -> str:
+    """Text for people: the rounds, then the cast or exactly what is short and what was tried."""
+    lines = [f"castgate balance: {outcome.batch}, cast {', '.join(f'{r} {n}' for r, n in outcome.sizes.items())} "
+             f"against quota {outcome.quota.name}"]
+    lines += [f"  {describe_round(r)}" for r in outcome.rounds]
+    if outcome.status == "passed":
+        lines.append(f"A cast that meets the quota is kept ({len(outcome.selection.selected)} plates); every other "
+                     f"candidate is recorded as not selected or rejected, with why. Next: castgate gate {batch_dir}")
+    else:
+        settings = request.balance
+        lines.append(f"Short (exit 3): the budget is spent and no cast meets the quota. Short cells: "
+                     f"{outcome.selection.short_text() or 'none that more plates would fix'}. Tried: {outcome.tried()}.")
+        if settings is None or not settings.steering:
+            lines.append("Steering is off: the request did not turn it on ([balance].steering = true with phrases).")
+    return "\n".join(lines)
+
+
+def describe_round(record) -> str:
+    from castgate.balance.loop import describe_round as describe
+
+    return describe(record)
 
 
 def format_recast(result, batch_dir: Path) -> str:
@@ -58,8 +109,8 @@ def format_recast(result, batch_dir: Path) -> str:
              f"against quota {result.quota.name}"]
     if not selection.feasible:
         lines.append(f"No cast meets the quota with these candidates. Short: {selection.short_text() or 'see above'}.")
-        lines.append("The batch is unchanged. Generate more candidates (castgate balance REQUEST -o BATCH), "
-                     "or review undetermined plates (castgate review).")
+        lines.append(f"The batch is unchanged. Generate more candidates (castgate balance {batch_dir}, without "
+                     "--no-generate), or review undetermined plates (castgate review).")
         return "\n".join(lines)
     role_bands = [(b, n) for b, n in selection.band_counts if b.scope != "pooled" and not b.is_undetermined_limit]
     for role in result.sizes:

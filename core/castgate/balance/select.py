@@ -115,6 +115,7 @@ class CastSelection:
     objective: str                                  # "clip" or "order"
     total_score: float | None = None
     band_counts: tuple[tuple[Band, int], ...] = ()  # each band with the cast's count possibly in it
+    cell_attributes: tuple[str, ...] = ()             # the attributes a cell name joins, in order
 
     def short_text(self) -> str:
         """E.g. ``nurse: 2 more male · darker; surgeon: 1 more female · lighter``."""
@@ -278,7 +279,7 @@ def select_cast(candidates: Sequence[Candidate], bands: Sequence[Band], sizes: M
     selected = tuple(sorted(chosen, key=order.__getitem__))
     total = float(sum(c.score for c in eligible if c.plate_id in chosen)) if use_clip else None
     return CastSelection(True, selected, reasons, {}, tuple(bands), objective, total,
-                         tuple((b, counts[b]) for b in bands))
+                         tuple((b, counts[b]) for b in bands), tuple(attributes))
 
 
 def _counts(bands: Sequence[Band], taken: Mapping[tuple, int], attributes: Sequence[str]) -> dict[Band, int]:
@@ -318,7 +319,8 @@ def _infeasible(candidates, eligible, bands, sizes, attributes, groups, reasons,
     shortfall = find_shortfall(eligible, bands, sizes, attributes)
     for c in candidates:
         reasons.setdefault(c.plate_id, "not selected: no cast meets the quota yet")
-    return CastSelection(False, (), reasons, shortfall, tuple(bands), objective)
+    return CastSelection(False, (), reasons, shortfall, tuple(bands), objective,
+                         cell_attributes=tuple(attributes))
 
 
 def find_shortfall(eligible: Sequence[Candidate], bands: Sequence[Band], sizes: Mapping[str, int],

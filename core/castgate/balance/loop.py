@@ -1,0 +1,328 @@
+"""The balance loop: generate candidates, audit them, select a cast; aim more at the short cells until the
+cast passes or the budget is spent (``castgate balance REQUEST -o BATCH``; docs/balance.md).
+
+Rounds:
+
+1. the plain prompt, ``first_round`` candidates per kept plate for every role;
+2. while no cast meets the quota: for each role with short cells, more candidates aimed at those cells —
+   with the plain prompt for the first ``plain_rounds`` rounds (as many draws as the role's own share of
+   the cell says it needs), then, if the request turns steering on, with the cells' phrases added to the
+   prompt (two candidates per missing plate);
+3. stop when a cast passes, or when no role with short cells has budget left (``budget × count``
+   candidates per role): then the outcome names the short cells per role and what was tried.
+
+Each round is recorded in ``Manifest.balance["rounds"]`` *before* it is generated (which plates, which
+prompts), so a killed balance resumes the same round and skips every plate already written (files
+matching their SHA-256), and the audit skips plates already audited. Every candidate records the prompt
+actually used and, in ``plate.balance``, its round, aim and steering phrases.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from castgate.balance.candidates import AWAITING_BALANCE, apply_selection, candidates_of
+from castgate.balance.generators import DalleGenerator, Generator
+from castgate.balance.recast import balance_quota, balance_record, check_sizes, select_for
+from castgate.balance.select import CELL_JOIN, CastSelection
+from castgate.balance.settings import BalanceSettings
+from castgate.errors import ManifestError
+from castgate.manifest import Manifest, manifest_path, read_manifest, update_manifest, utc_now, write_manifest
+from castgate.quotas import Quota
+from castgate.request import Request, Role, plate_name
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]   # (stage, done, total)
+PASSED, SHORT = "passed", "short"
+STEERED_PER_MISSING = 2
+
+
+@dataclass(frozen=True)
+class BalanceOutcome:
+    """What a balance run ended with."""
+
+    batch: str
+    status: str                                # "passed" or "short"
+    sizes: Mapping[str, int]
+    quota: Quota
+    selection: CastSelection
+    rounds: tuple[Mapping[str, Any], ...]
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.status == PASSED else 3
+
+    def tried(self) -> str:
+        """What each round generated, in words."""
+        return "; ".join(describe_round(r) for r in self.rounds) or "nothing generated"
+
+    def to_dict(self) -> dict[str, Any]:
+        s = self.selection
+        return {"batch": self.batch, "status": self.status, "exit_code": self.exit_code, "cast": dict(self.sizes),
+                "quota": self.quota.name, "selected": list(s.selected),
+                "shortfall": {r: dict(c) for r, c in s.shortfall.items()}, "rounds": [dict(r) for r in self.rounds],
+                "tried": self.tried()}
+
+
+def describe_round(record: Mapping[str, Any]) -> str:
+    """E.g. ``round 3: nurse 4 steered to male · darker ("a man, with dark skin")``."""
+    parts = []
+    for item in record["items"]:
+        how = ("plain prompt" if not item["steering"] else
+               f"steered with \"{', '.join(item['steering'].values())}\"")
+        aim = f" aimed at {item['aim']}" if item.get("aim") else ""
+        parts.append(f"{item['role']} {item['count']}{aim}, {how}")
+    return f"round {record['round']}: " + ", ".join(parts)
+
+
+# -- planning (pure) ---------------------------------------------------------------------------------
+def next_indices(manifest: Manifest) -> dict[str, int]:
+    """The next free plate index of each role."""
+    nxt: dict[str, int] = {role: 0 for role in manifest.roles()}
+    for plate in manifest.plates:
+        nxt[plate.role] = max(nxt.get(plate.role, 0), plate.index + 1)
+    for record in (manifest.balance or {}).get("rounds", []):
+        for item in record["items"]:
+            nxt[item["role"]] = max(nxt.get(item["role"], 0), item["start"] + item["count"])
+    return nxt
+
+
+def plan_round(manifest: Manifest, request: Request, settings: BalanceSettings, sizes: Mapping[str, int],
+               selection: CastSelection | None) -> dict[str, Any] | None:
+    """The next round to generate, or None when no role with short cells has budget left (pure)."""
+    rounds = list((manifest.balance or {}).get("rounds", []))
+    number = len(rounds) + 1
+    prompts = {r.id: r.prompt for r in request.roles}
+    made = {role: 0 for role in sizes}
+    for record in rounds:
+        for item in record["items"]:
+            made[item["role"]] = made.get(item["role"], 0) + item["count"]
+    left = {role: settings.budget * size - made.get(role, 0) for role, size in sizes.items()}
+    start = next_indices(manifest)
+    items: list[dict[str, Any]] = []
+
+    def add(role: str, count: int, aim: str | None, steering: Mapping[str, str]) -> None:
+        count = min(count, left[role])
+        if count <= 0:
+            return
+        prompt = (settings.steered_prompt(prompts[role], list(steering.values())) if steering else prompts[role])
+        items.append({"role": role, "start": start[role], "count": count, "aim": aim, "steering": dict(steering),
+                      "prompt": prompt})
+        start[role] += count
+        left[role] -= count
+
+    if number == 1:
+        for role, size in sizes.items():
+            add(role, settings.first_round * size, None, {})
+    else:
+        assert selection is not None
+        steer = settings.steering and number > settings.plain_rounds
+        attributes = selection.cell_attributes
+        for role, cells in selection.shortfall.items():
+            plain_needed = 0
+            for cell, missing in cells.items():
+                categories = cell.split(CELL_JOIN)
+                steering = {a: settings.phrase(a, c) for a, c in zip(attributes, categories) if settings.phrase(a, c)}
+                if steer and steering:
+                    add(role, STEERED_PER_MISSING * missing, cell, steering)
+                else:
+                    share = _plain_share(manifest, role, dict(zip(attributes, categories)))
+                    plain_needed = max(plain_needed, math.ceil(missing / share))
+            if plain_needed:
+                add(role, plain_needed, CELL_JOIN.join(cells) if len(cells) == 1 else ", ".join(cells), {})
+        if not selection.shortfall:  # short for a reason more plates of no particular cell would fix
+            for role, size in sizes.items():
+                add(role, size, None, {})
+    if not items:
+        return None
+    kind = "steered" if any(i["steering"] for i in items) else "plain"
+    return {"round": number, "kind": kind, "items": items, "complete": False}
+
+
+def _plain_share(manifest: Manifest, role: str, cell: Mapping[str, str]) -> float:
+    """The role's share of a cell among its unsteered candidates (Laplace-smoothed, so never 0)."""
+    plain = [p for p in manifest.plates if p.role == role and not (p.balance or {}).get("steering")]
+    hits = sum(1 for p in plain if all(p.label(a) == c for a, c in cell.items()))
+    cells = 2 ** len(cell)
+    return (hits + 1) / (len(plain) + cells)
+
+
+def planned_plates(record: Mapping[str, Any], request: Request) -> list[tuple[dict, int, str, int]]:
+    """(item, index, plate id, seed) for every candidate a round record asks for."""
+    from castgate.generate import plate_seed
+
+    out = []
+    for item in record["items"]:
+        for index in range(item["start"], item["start"] + item["count"]):
+            out.append((item, index, plate_name(request.output_template, request.batch, item["role"], index),
+                        plate_seed(request.seed, item["role"], index)))
+    return out
+
+
+# -- the loop (I/O) ----------------------------------------------------------------------------------
+def balance_request(request: Request, batch_dir: Path, *, generator: Generator | None = None,
+                    models_root: Path | None = None, ocio_config: str | None = None,
+                    quota: str | Path | Quota | None = None, cast: int | None = None,
+                    audit_workers: int | None = None, on_progress: Progress | None = None) -> BalanceOutcome:
+    """Generate, audit and select until a cast meets the quota or the budget is spent (resumable).
+
+    Args:
+        request: a validated request; its ``[balance]`` table (or the defaults) drives the loop.
+        batch_dir: the batch folder (created; rerun with the same folder to resume).
+        generator: the image generator (default: DALL·E from the request's models). Only code can pass
+            another; a request cannot name one.
+        models_root, ocio_config: as ``castgate generate``.
+        quota: default: ``[balance].quota``, else ``[batch].quota``, else parity.
+        cast: plates per role (default: each role's count).
+        audit_workers: processes for the audit (default: every core).
+        on_progress: ``(stage, done, total)`` for "generate" and "audit".
+
+    Returns:
+        A :class:`BalanceOutcome` (``exit_code`` 0 passed, 3 short).
+
+    Raises:
+        BalanceError: a cast size the quota cannot meet (before anything is written).
+        ManifestError: the folder holds a batch from another request or generator.
+    """
+    from castgate.colour import ColourPipeline
+    from castgate.generate import _prepare_output
+
+    batch_dir = Path(batch_dir)
+    settings = request.balance or BalanceSettings()
+    probe = Manifest(batch=request.batch, created=utc_now(), request=request.to_record(), models={}, sampling={},
+                     colour={})
+    quota = balance_quota(probe, quota)
+    sizes = {role.id: cast if cast is not None else role.count for role in request.roles}
+    check_sizes(probe, sizes, quota, can_generate=True)
+    colour = ColourPipeline.open(ocio_config)
+    generator = generator or DalleGenerator.load(request, models_root)
+    _prepare_output(batch_dir)
+    _start_or_resume(batch_dir, request, generator, colour)
+
+    while True:
+        manifest = read_manifest(batch_dir)
+        rounds = list((manifest.balance or {}).get("rounds", []))
+        selection = None
+        if manifest.plates and (not rounds or rounds[-1]["complete"]):  # an existing batch's plates count too
+            started = time.monotonic()
+            selection = select_for(manifest, sizes, quota)
+            if rounds and "select" not in rounds[-1].get("seconds", {}):  # once per round: reruns change nothing
+                _add_seconds(batch_dir, len(rounds), "select", time.monotonic() - started)
+            if selection.feasible:
+                return _finish(batch_dir, request, sizes, quota, selection, PASSED)
+        if rounds and not rounds[-1]["complete"]:
+            record = rounds[-1]
+        else:
+            record = plan_round(manifest, request, settings, sizes, selection)
+            if record is None:
+                assert selection is not None
+                return _finish(batch_dir, request, sizes, quota, selection, SHORT)
+            update_manifest(batch_dir, lambda m: _with_round(m, record))
+            log.info("%s: %s", request.batch, describe_round(record))
+        _run_round(batch_dir, request, record, generator, colour, audit_workers, on_progress)
+
+
+def _start_or_resume(batch_dir: Path, request: Request, generator: Generator, colour: Any) -> None:
+    fresh = Manifest(batch=request.batch, created=utc_now(), request=request.to_record(),
+                     models=dict(generator.identity), sampling=dataclasses.asdict(request.sampling),
+                     colour=colour.record(), balance={"rounds": []})
+    if not manifest_path(batch_dir).is_file():
+        write_manifest(batch_dir, fresh)
+        return
+    existing = read_manifest(batch_dir)
+    if existing.request != fresh.request:
+        raise ManifestError("this batch folder holds a batch made from a different request",
+                            where=str(batch_dir), fix="Use another output folder with -o, or delete this batch")
+    if dict(existing.models) != dict(fresh.models):
+        raise ManifestError("this batch was generated with different models", where=str(batch_dir),
+                            fix="Use the same --model folders as before, or another output folder")
+
+
+def _with_round(manifest: Manifest, record: Mapping[str, Any]) -> Manifest:
+    balance = dict(manifest.balance or {})
+    balance["rounds"] = list(balance.get("rounds", [])) + [dict(record)]
+    return dataclasses.replace(manifest, balance=balance)
+
+
+def _set_round(batch_dir: Path, number: int, **changes: Any) -> None:
+    def change(manifest: Manifest) -> Manifest:
+        balance = dict(manifest.balance or {})
+        balance["rounds"] = [dict(r, **changes) if r["round"] == number else r for r in balance.get("rounds", [])]
+        return dataclasses.replace(manifest, balance=balance)
+
+    update_manifest(batch_dir, change)
+
+
+def _add_seconds(batch_dir: Path, number: int, stage: str, seconds: float) -> None:
+    record = next(r for r in read_manifest(batch_dir).balance["rounds"] if r["round"] == number)
+    timings = dict(record.get("seconds", {}))
+    timings[stage] = round(timings.get(stage, 0.0) + seconds, 4)
+    _set_round(batch_dir, number, seconds=timings)
+
+
+def _run_round(batch_dir: Path, request: Request, record: Mapping[str, Any], generator: Generator, colour: Any,
+               audit_workers: int | None, on_progress: Progress | None) -> None:
+    """Generate the round's missing candidates, audit them, and mark the round complete."""
+    from castgate.audit.batch import audit_batch
+    from castgate.generate import PlannedPlate, _finished_ids, write_plate
+
+    manifest = read_manifest(batch_dir)
+    finished = _finished_ids(batch_dir, manifest)
+    todo = [p for p in planned_plates(record, request) if p[2] not in finished]
+    total = len(planned_plates(record, request))
+    done = total - len(todo)
+    started = time.monotonic()
+    counts = {r.id: r.count for r in request.roles}
+    chunk = request.sampling.batch_size
+    for begin in range(0, len(todo), chunk):
+        part = todo[begin:begin + chunk]
+        images = generator.generate([item["prompt"] for item, *_ in part], [seed for *_, seed in part])
+        plates = []
+        for (item, index, plate_id, seed), image in zip(part, images):
+            planned = PlannedPlate(Role(item["role"], item["prompt"], counts[item["role"]]), index, plate_id, seed)
+            plate = write_plate(batch_dir, request, planned, image, colour, generator.model_hash)
+            plates.append(dataclasses.replace(
+                plate, kept=False, rejected_reason=AWAITING_BALANCE,
+                balance={"round": record["round"], "aim": item.get("aim"), "steering": dict(item["steering"])}))
+        update_manifest(batch_dir, lambda m, new=plates: m.with_plates(new))
+        done += len(part)
+        if on_progress:
+            on_progress("generate", done, total)
+    generated_s = time.monotonic() - started
+    started = time.monotonic()
+    audit_batch(batch_dir, workers=audit_workers,
+                on_progress=(lambda d, t: on_progress("audit", d, t)) if on_progress else None)
+    timings = dict(record.get("seconds", {}))
+    timings["generate"] = round(timings.get("generate", 0.0) + generated_s, 4)
+    timings["audit"] = round(timings.get("audit", 0.0) + time.monotonic() - started, 4)
+    _set_round(batch_dir, record["round"], complete=True, seconds=timings, generated=len(todo))
+
+
+def _finish(batch_dir: Path, request: Request, sizes: Mapping[str, int], quota: Quota, selection: CastSelection,
+            status: str) -> BalanceOutcome:
+    from castgate.generate import write_contact_sheets
+
+    def change(manifest: Manifest) -> Manifest:
+        record = balance_record(sizes, quota, selection, manifest.balance)
+        record["outcome"] = status
+        updated = apply_selection(manifest, selection, record)
+        if updated != manifest:
+            updated = updated.with_event("balance", cast=dict(sizes), quota=quota.name, outcome=status,
+                                         kept=len(selection.selected), candidates=len(manifest.plates),
+                                         rounds=len(record.get("rounds", [])))
+        return updated
+
+    manifest = update_manifest(batch_dir, change)
+    write_contact_sheets(batch_dir, manifest)
+    return BalanceOutcome(manifest.batch, status, dict(sizes), quota, selection,
+                          tuple(manifest.balance.get("rounds", [])))
+
+
+__all__ = ["BalanceOutcome", "balance_request", "plan_round", "describe_round", "candidates_of"]

@@ -1,0 +1,108 @@
+"""The balance loop end to end: real photographs through the real auditor, a generator skewed 3:1 towards
+lighter skin, steering that shifts the draw; a passing cast with steering, exit 3 naming the short cells
+without it; a killed run resumes without redoing finished plates; a rerun changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from castgate.balance.loop import balance_request
+from castgate.manifest import manifest_path, read_manifest
+from castgate.request import parse_request
+from photo_generator import PhotoGenerator
+
+PHRASES = {"with dark skin": "darker", "with light skin": "lighter"}
+QUOTA = 'name = "skin parity"\ntolerance = 0.1\n[skin_group]\ntargets = {lighter = 0.5, darker = 0.5}\n'
+
+
+def make_request(tmp_path: Path, steering: bool, seed: int = 1):
+    """Two roles of 4; a budget of 2 candidates per kept plate; the first round 1 per plate, plain."""
+    (tmp_path / "skin.toml").write_text(QUOTA)
+    data = {"batch": {"name": "ward", "seed": seed},
+            "roles": [{"id": "nurse", "prompt": "a nurse at a hospital", "count": 4},
+                      {"id": "surgeon", "prompt": "a surgeon in an operating room", "count": 4}],
+            "balance": {"budget": 2, "first_round": 1, "plain_rounds": 1, "steering": steering, "quota": "skin.toml",
+                        "phrases": {"skin_group": {"darker": "with dark skin", "lighter": "with light skin"}}}}
+    return parse_request(data, source=str(tmp_path / "request.toml"))
+
+
+class Counting(PhotoGenerator):
+    """The photo generator, counting the images it makes and optionally dying after ``die_after`` of them."""
+
+    def __init__(self, die_after: int | None = None):
+        super().__init__(PHRASES)
+        self.made: list[tuple[str, int]] = []
+        self.die_after = die_after
+
+    def generate(self, prompts, seeds):
+        if self.die_after is not None and len(self.made) + len(prompts) > self.die_after:
+            raise KeyboardInterrupt("killed")
+        self.made += list(zip(prompts, seeds))
+        return super().generate(prompts, seeds)
+
+
+def test_unsteered_draws_are_skewed_about_three_to_one_and_steering_shifts_them():
+    generator = PhotoGenerator(PHRASES)
+    plain = [generator.group_for("a nurse", seed) for seed in range(4000)]
+    steered = [generator.group_for("a nurse, with dark skin", seed) for seed in range(4000)]
+    assert plain.count("darker") / 4000 == pytest.approx(0.25, abs=0.02)
+    assert steered.count("darker") / 4000 == pytest.approx(0.9, abs=0.02)
+    image = generator.generate(["a nurse"], [3])[0]
+    assert image.shape == (256, 256, 3) and 0.0 <= image.min() and image.max() <= 1.0
+
+
+def test_steering_reaches_a_passing_cast_and_a_killed_run_resumes(tmp_path):
+    request = make_request(tmp_path, steering=True)
+    batch = tmp_path / "batch"
+    killed = Counting(die_after=6)
+    with pytest.raises(KeyboardInterrupt):
+        balance_request(request, batch, generator=killed, audit_workers=1)
+    written = {p.id for p in read_manifest(batch).plates}
+    assert len(written) == 4  # the first chunk (batch_size 4) was written before the kill
+
+    resumed = Counting()
+    outcome = balance_request(request, batch, generator=resumed, audit_workers=1)
+    assert outcome.status == "passed" and outcome.exit_code == 0, outcome.to_dict()
+    manifest = read_manifest(batch)
+    assert not written & {plate_id for plate_id in _ids(manifest, resumed)}  # finished plates not redone
+    for role in ("nurse", "surgeon"):
+        kept = [p for p in manifest.kept_plates if p.role == role]
+        assert sorted(p.label("skin_group") for p in kept) == ["darker", "darker", "lighter", "lighter"]
+    steered = [p for p in manifest.plates if p.balance["steering"]]
+    assert steered and all(p.prompt.endswith(", with dark skin") for p in steered)
+    assert all(p.balance["steering"] == {"skin_group": "with dark skin"} for p in steered)
+    assert all(p.kept or p.rejected_reason.startswith(("not selected: ", "rejected: ")) for p in manifest.plates)
+    per_role = {r: sum(1 for p in manifest.plates if p.role == r) for r in ("nurse", "surgeon")}
+    assert max(per_role.values()) <= 8  # the budget: 2 candidates per kept plate
+    assert manifest.balance["outcome"] == "passed" and all(r["complete"] for r in manifest.balance["rounds"])
+
+    before = manifest_path(batch).read_bytes()
+    again = Counting()
+    assert balance_request(request, batch, generator=again, audit_workers=1).status == "passed"
+    assert again.made == [] and manifest_path(batch).read_bytes() == before  # idempotent
+
+
+def _ids(manifest, generator) -> list[str]:
+    seeds = {seed for _, seed in generator.made}
+    return [p.id for p in manifest.plates if p.seed in seeds]
+
+
+def test_without_steering_the_spent_budget_exits_3_naming_the_short_cells(tmp_path):
+    request = make_request(tmp_path, steering=False)
+    generator = Counting()
+    outcome = balance_request(request, tmp_path / "batch", generator=generator, audit_workers=1)
+    assert outcome.status == "short" and outcome.exit_code == 3
+    assert outcome.selection.shortfall == {"nurse": {"darker": 1}}
+    assert "nurse: 1 more darker" in outcome.selection.short_text()
+    assert "steered" not in outcome.tried() and "plain prompt" in outcome.tried()
+    assert all(prompt in ("a nurse at a hospital", "a surgeon in an operating room") for prompt, _ in generator.made)
+    manifest = read_manifest(tmp_path / "batch")
+    assert sum(1 for p in manifest.plates if p.role == "nurse") == 8  # the nurse's whole budget was spent
+    assert manifest.kept_plates == () and manifest.balance["shortfall"] == {"nurse": {"darker": 1}}
+    # the generator's own skew shows in its unsteered candidates: lighter outnumbers darker
+    skins = [p.label("skin_group") for p in manifest.plates]
+    assert skins.count("lighter") > 2 * skins.count("darker"), skins
+    assert np.isfinite(manifest.balance["rounds"][0]["seconds"]["generate"])
