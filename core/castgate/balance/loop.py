@@ -8,8 +8,10 @@ Rounds:
    with the plain prompt for the first ``plain_rounds`` rounds (as many draws as the role's own share of
    the cell says it needs), then, if the request turns steering on, with the cells' phrases added to the
    prompt (two candidates per missing plate);
-3. stop when a cast passes, or when no role with short cells has budget left (``budget × count``
-   candidates per role): then the outcome names the short cells per role and what was tried.
+3. stop when a cast passes the gate's cast question (:mod:`castgate.balance.verify`), or when no role with
+   short cells has budget left (``budget × count`` candidates per role): then the outcome names the short
+   cells per role and what was tried. A cast that meets the bands but stays undecided because automatic
+   labels may be wrong is kept with the plates to review listed (status ``review``).
 
 Each round is recorded in ``Manifest.balance["rounds"]`` *before* it is generated (which plates, which
 prompts), so a killed balance resumes the same round and skips every plate already written (files
@@ -27,11 +29,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from castgate.balance.candidates import AWAITING_BALANCE, apply_selection, candidates_of
+from castgate.balance.candidates import AWAITING_BALANCE, apply_selection
 from castgate.balance.generators import DalleGenerator, Generator
-from castgate.balance.recast import balance_quota, balance_record, check_sizes, select_for
-from castgate.balance.select import CELL_JOIN, CastSelection
+from castgate.balance.recast import balance_quota, balance_record, check_sizes
+from castgate.balance.select import CELL_JOIN, CastSelection, short_text
 from castgate.balance.settings import BalanceSettings
+from castgate.balance.verify import VerifiedCast, select_verified
 from castgate.errors import ManifestError
 from castgate.manifest import Manifest, manifest_path, read_manifest, update_manifest, utc_now, write_manifest
 from castgate.quotas import Quota
@@ -40,7 +43,7 @@ from castgate.request import Request, Role, plate_name
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, int, int], None]   # (stage, done, total)
-PASSED, SHORT = "passed", "short"
+PASSED, REVIEW, SHORT = "passed", "review", "short"
 STEERED_PER_MISSING = 2
 
 
@@ -49,11 +52,18 @@ class BalanceOutcome:
     """What a balance run ended with."""
 
     batch: str
-    status: str                                # "passed" or "short"
+    status: str                                # "passed", "review" (a cast is kept, reviews must settle it), "short"
     sizes: Mapping[str, int]
     quota: Quota
     selection: CastSelection
     rounds: tuple[Mapping[str, Any], ...]
+    verdict: str | None = None                 # the gate's cast question on the kept cast
+    review: tuple[str, ...] = ()               # plates whose review would settle an undecided cast
+    shortfall: Mapping[str, Mapping[str, int]] = dataclasses.field(default_factory=dict)  # role -> cell -> plates
+
+    def short_text(self) -> str:
+        """The short cells in words, e.g. ``nurse: 1 more darker``."""
+        return short_text(self.shortfall)
 
     @property
     def exit_code(self) -> int:
@@ -66,13 +76,14 @@ class BalanceOutcome:
     def to_dict(self) -> dict[str, Any]:
         s = self.selection
         return {"batch": self.batch, "status": self.status, "exit_code": self.exit_code, "cast": dict(self.sizes),
-                "quota": self.quota.name, "selected": list(s.selected),
-                "shortfall": {r: dict(c) for r, c in s.shortfall.items()}, "rounds": [dict(r) for r in self.rounds],
+                "quota": self.quota.name, "verdict": self.verdict, "review": list(self.review),
+                "selected": list(s.selected),
+                "shortfall": {r: dict(c) for r, c in self.shortfall.items()}, "rounds": [dict(r) for r in self.rounds],
                 "tried": self.tried()}
 
 
 def describe_round(record: Mapping[str, Any]) -> str:
-    """E.g. ``round 3: nurse 4 steered to male · darker ("a man, with dark skin")``."""
+    """E.g. ``round 3: nurse 4 aimed at male·darker, steered with "a man, with dark skin"``."""
     parts = []
     for item in record["items"]:
         how = ("plain prompt" if not item["steering"] else
@@ -108,8 +119,8 @@ def plan_round(manifest: Manifest, request: Request, settings: BalanceSettings, 
     start = next_indices(manifest)
     items: list[dict[str, Any]] = []
 
-    def add(role: str, count: int, aim: str | None, steering: Mapping[str, str]) -> None:
-        count = min(count, left[role])
+    def add(role: str, count: int, aim: str | None, steering: Mapping[str, str], floor: int = 0) -> None:
+        count = max(min(count, left[role]), floor)
         if count <= 0:
             return
         prompt = (settings.steered_prompt(prompts[role], list(steering.values())) if steering else prompts[role])
@@ -118,9 +129,10 @@ def plan_round(manifest: Manifest, request: Request, settings: BalanceSettings, 
         start[role] += count
         left[role] -= count
 
-    if number == 1:
+    if number == 1:  # plain; it always holds the plates the request itself plans (the gate checks them)
+        planned = {r.id: r.count * request.sampling.candidates_per_plate for r in request.roles}
         for role, size in sizes.items():
-            add(role, settings.first_round * size, None, {})
+            add(role, settings.first_round * size, None, {}, floor=planned.get(role, 0))
     else:
         assert selection is not None
         steer = settings.steering and number > settings.plain_rounds
@@ -136,7 +148,7 @@ def plan_round(manifest: Manifest, request: Request, settings: BalanceSettings, 
                     share = _plain_share(manifest, role, dict(zip(attributes, categories)))
                     plain_needed = max(plain_needed, math.ceil(missing / share))
             if plain_needed:
-                add(role, plain_needed, CELL_JOIN.join(cells) if len(cells) == 1 else ", ".join(cells), {})
+                add(role, plain_needed, ", ".join(cells), {})
         if not selection.shortfall:  # short for a reason more plates of no particular cell would fix
             for role, size in sizes.items():
                 add(role, size, None, {})
@@ -209,21 +221,27 @@ def balance_request(request: Request, batch_dir: Path, *, generator: Generator |
     while True:
         manifest = read_manifest(batch_dir)
         rounds = list((manifest.balance or {}).get("rounds", []))
-        selection = None
+        verified = None
         if manifest.plates and (not rounds or rounds[-1]["complete"]):  # an existing batch's plates count too
             started = time.monotonic()
-            selection = select_for(manifest, sizes, quota)
+            verified = select_verified(manifest, sizes, quota)
             if rounds and "select" not in rounds[-1].get("seconds", {}):  # once per round: reruns change nothing
                 _add_seconds(batch_dir, len(rounds), "select", time.monotonic() - started)
-            if selection.feasible:
-                return _finish(batch_dir, request, sizes, quota, selection, PASSED)
+            if verified.passed:
+                return _finish(batch_dir, sizes, quota, verified, PASSED)
+            if verified.selection.feasible and not verified.tighter_shortfall:
+                return _finish(batch_dir, sizes, quota, verified, REVIEW)  # only reviews can settle it
         if rounds and not rounds[-1]["complete"]:
             record = rounds[-1]
         else:
-            record = plan_round(manifest, request, settings, sizes, selection)
+            aim = None
+            if verified is not None:
+                aim = (verified.selection if not verified.selection.feasible
+                       else dataclasses.replace(verified.selection, shortfall=verified.tighter_shortfall))
+            record = plan_round(manifest, request, settings, sizes, aim)
             if record is None:
-                assert selection is not None
-                return _finish(batch_dir, request, sizes, quota, selection, SHORT)
+                assert verified is not None
+                return _finish(batch_dir, sizes, quota, verified, REVIEW if verified.selection.feasible else SHORT)
             update_manifest(batch_dir, lambda m: _with_round(m, record))
             log.info("%s: %s", request.batch, describe_round(record))
         _run_round(batch_dir, request, record, generator, colour, audit_workers, on_progress)
@@ -305,24 +323,27 @@ def _run_round(batch_dir: Path, request: Request, record: Mapping[str, Any], gen
     _set_round(batch_dir, record["round"], complete=True, seconds=timings, generated=len(todo))
 
 
-def _finish(batch_dir: Path, request: Request, sizes: Mapping[str, int], quota: Quota, selection: CastSelection,
+def _finish(batch_dir: Path, sizes: Mapping[str, int], quota: Quota, verified: VerifiedCast,
             status: str) -> BalanceOutcome:
     from castgate.generate import write_contact_sheets
 
+    selection = verified.selection
+
     def change(manifest: Manifest) -> Manifest:
-        record = balance_record(sizes, quota, selection, manifest.balance)
+        record = balance_record(sizes, quota, selection, manifest.balance, verified)
         record["outcome"] = status
         updated = apply_selection(manifest, selection, record)
         if updated != manifest:
             updated = updated.with_event("balance", cast=dict(sizes), quota=quota.name, outcome=status,
-                                         kept=len(selection.selected), candidates=len(manifest.plates),
-                                         rounds=len(record.get("rounds", [])))
+                                         verdict=verified.verdict, kept=len(selection.selected),
+                                         candidates=len(manifest.plates), rounds=len(record.get("rounds", [])))
         return updated
 
     manifest = update_manifest(batch_dir, change)
     write_contact_sheets(batch_dir, manifest)
     return BalanceOutcome(manifest.batch, status, dict(sizes), quota, selection,
-                          tuple(manifest.balance.get("rounds", [])))
+                          tuple(manifest.balance.get("rounds", [])), verified.verdict, verified.review,
+                          verified.shortfall)
 
 
-__all__ = ["BalanceOutcome", "balance_request", "plan_round", "describe_round", "candidates_of"]
+__all__ = ["BalanceOutcome", "balance_request", "plan_round", "describe_round"]

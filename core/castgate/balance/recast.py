@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from castgate.balance.candidates import apply_selection, candidates_of
 from castgate.balance.select import CastSelection, cast_bands, impossible_bands, select_cast
+from castgate.balance.verify import VerifiedCast, select_verified
 from castgate.errors import CastgateError
 from castgate.manifest import Manifest, read_manifest, update_manifest
 from castgate.quotas import DEFAULT_QUOTA, Quota, load_quota
@@ -31,16 +32,26 @@ class RecastResult:
     batch: str
     sizes: Mapping[str, int]
     quota: Quota
-    selection: CastSelection
-    written: bool          # False when nothing changed, or when no cast met the quota
+    verified: VerifiedCast
+    written: bool          # False when no cast met the quota's bands (the batch is unchanged)
     changed: bool
+
+    @property
+    def selection(self) -> CastSelection:
+        return self.verified.selection
+
+    @property
+    def exit_code(self) -> int:
+        """0: the kept cast passes the cast question; 3: short, or undecided until the listed plates are reviewed."""
+        return 0 if self.verified.passed else 3
 
     def to_dict(self) -> dict[str, Any]:
         s = self.selection
         return {"batch": self.batch, "cast": dict(self.sizes), "quota": self.quota.name, "feasible": s.feasible,
-                "selected": list(s.selected), "not_selected": {k: v for k, v in s.reasons.items()},
-                "shortfall": {r: dict(c) for r, c in s.shortfall.items()}, "objective": s.objective,
-                "written": self.written, "changed": self.changed}
+                "verdict": self.verified.verdict, "review": list(self.verified.review),
+                "selected": list(s.selected), "not_selected": dict(s.reasons),
+                "shortfall": {r: dict(c) for r, c in self.verified.shortfall.items()}, "objective": s.objective,
+                "written": self.written, "changed": self.changed, "exit_code": self.exit_code}
 
 
 def balance_quota(manifest: Manifest, quota: str | Path | Quota | None = None) -> Quota:
@@ -64,13 +75,18 @@ def check_sizes(manifest: Manifest, sizes: Mapping[str, int], quota: Quota, *, c
     """Refuse, before anything is written, a cast size that cannot work.
 
     Raises:
-        BalanceError: a size below 1; a size no quota band allows; or (when no more can be generated) a
-            size above the candidates a role has.
+        BalanceError: a size below 1 or above the request's count; a size no quota band allows; or (when
+            no more can be generated) a size above the candidates a role has.
     """
+    asked = {r["id"]: int(r["count"]) for r in manifest.request.get("roles", [])}
     for role, size in sizes.items():
         if size < 1:
             raise BalanceError(f"--cast {size}: a cast needs at least 1 plate per role", where=manifest.batch,
                                fix="Pass --cast 1 or more")
+        if role in asked and size > asked[role]:
+            raise BalanceError(f"--cast {size} is above the {asked[role]} plate(s) the request asks for role "
+                               f"{role!r} (the gate judges at most that many kept plates)", where=manifest.batch,
+                               fix=f"Use --cast {asked[role]} or less, or raise the role's count in the request")
     impossible = impossible_bands(cast_bands(quota, sizes))
     if impossible:
         band = impossible[0]
@@ -82,7 +98,7 @@ def check_sizes(manifest: Manifest, sizes: Mapping[str, int], quota: Quota, *, c
                            else "Widen the quota's tolerance")
     if can_generate:
         return
-    candidates = candidates_of(manifest, quota.attribute_names)
+    candidates = candidates_of(manifest, quota.label_attributes)
     for role, size in sizes.items():
         usable = sum(1 for c in candidates if c.role == role and c.excluded is None)
         if size > usable:
@@ -93,16 +109,19 @@ def check_sizes(manifest: Manifest, sizes: Mapping[str, int], quota: Quota, *, c
 
 def select_for(manifest: Manifest, sizes: Mapping[str, int], quota: Quota) -> CastSelection:
     """The best cast of ``sizes`` from the manifest's candidates (pure)."""
-    return select_cast(candidates_of(manifest, quota.attribute_names), cast_bands(quota, sizes), sizes)
+    return select_cast(candidates_of(manifest, quota.label_attributes), cast_bands(quota, sizes), sizes)
 
 
 def balance_record(sizes: Mapping[str, int], quota: Quota, selection: CastSelection,
-                   previous: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                   previous: Mapping[str, Any] | None = None, verified: VerifiedCast | None = None) -> dict[str, Any]:
     """``Manifest.balance``: what was asked and what came out (no times: rerunning is idempotent)."""
     record = dict(previous or {})
     record.update({"cast": dict(sizes), "quota": {"name": quota.name, "source": quota.source},
                    "objective": selection.objective, "feasible": selection.feasible,
                    "shortfall": {r: dict(c) for r, c in selection.shortfall.items()}})
+    if verified is not None:
+        record.update({"verdict": verified.verdict, "review": list(verified.review),
+                       "shortfall": {r: dict(c) for r, c in verified.shortfall.items()}})
     return record
 
 
@@ -115,7 +134,9 @@ def recast_batch(batch_dir: Path, cast: int | None = None, quota: str | Path | Q
         quota: default: ``[balance].quota``, else the request's, else parity.
 
     Returns:
-        A :class:`RecastResult`; ``written`` is False when no cast meets the quota (the batch is unchanged).
+        A :class:`RecastResult`; ``written`` is False when no cast meets the quota's bands (the batch is
+        unchanged). A cast that meets them is kept even when the cast question is undecided (automatic
+        labels that may be wrong): ``verified.review`` then lists the plates to review before rerunning.
 
     Raises:
         BalanceError: the cast size cannot work (see :func:`check_sizes`); nothing is written.
@@ -133,15 +154,17 @@ def recast_batch(batch_dir: Path, cast: int | None = None, quota: str | Path | Q
     outcome: dict[str, Any] = {}
 
     def change(current: Manifest) -> Manifest:
-        selection = select_for(current, sizes, quota)
-        outcome["selection"] = selection
-        if not selection.feasible:
+        verified = select_verified(current, sizes, quota)
+        outcome["verified"] = verified
+        if not verified.selection.feasible:
             return current
-        updated = apply_selection(current, selection, balance_record(sizes, quota, selection, current.balance))
+        updated = apply_selection(current, verified.selection,
+                                  balance_record(sizes, quota, verified.selection, current.balance, verified))
         outcome["changed"] = updated.plates != current.plates
         if outcome["changed"]:
-            updated = updated.with_event("balance", cast=dict(sizes), quota=quota.name, kept=len(selection.selected),
-                                         candidates=len(current.plates), generated=0)
+            updated = updated.with_event("balance", cast=dict(sizes), quota=quota.name, verdict=verified.verdict,
+                                         kept=len(verified.selection.selected), candidates=len(current.plates),
+                                         generated=0)
         return updated
 
     if select_for(manifest, sizes, quota).feasible:  # decide before taking the lock: short casts write nothing
@@ -151,6 +174,6 @@ def recast_batch(batch_dir: Path, cast: int | None = None, quota: str | Path | Q
         write_contact_sheets(batch_dir, read_manifest(batch_dir))
     else:
         change(manifest)
-    selection = outcome["selection"]
-    return RecastResult(manifest.batch, sizes, quota, selection, written=selection.feasible,
+    verified = outcome["verified"]
+    return RecastResult(manifest.batch, sizes, quota, verified, written=verified.selection.feasible,
                         changed=outcome.get("changed", False))

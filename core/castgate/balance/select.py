@@ -4,7 +4,7 @@ Pure: candidates and bands in, a selection (or the shortfall) out. docs/balance.
 
 **The bands.** For a scope (a role, or all roles pooled) of ``n`` cast plates, a category with target
 ``t ± tol`` allows counts in ``[⌈(t − tol)·n⌉, ⌊(t + tol)·n⌋]`` (the cast question's band). Joint cells
-(e.g. female · darker) are bands over two attributes at once. A candidate whose label is
+(e.g. female·darker) are bands over two attributes at once. A candidate whose label is
 ``undetermined`` could be any category, so it is counted against every band it *could* fall in: a band's
 lower bound counts only candidates surely in it, its upper bound every candidate possibly in it. A cast
 chosen this way meets every band whatever the undetermined plates turn out to be (fail closed). The
@@ -42,11 +42,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from castgate.gate.cast import count_band
+from castgate.gate.tally import POOLED
 from castgate.manifest import UNDETERMINED
-from castgate.quotas import Quota
+from castgate.quotas import CELL_SEPARATOR, Quota
 
-POOLED = "pooled"
-CELL_JOIN = " · "
+CELL_JOIN = CELL_SEPARATOR   # a cell's name: its categories joined, e.g. "female·darker"
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ class Band:
         return self.category == (UNDETERMINED,)
 
     def describe(self) -> str:
-        """E.g. ``female 2–2 of 4``."""
+        """E.g. ``female 2 of 4`` or ``female·darker 1–3 of 8``."""
         span = f"{self.low}–{self.high}" if self.low != self.high else f"{self.low}"
         what = "undetermined " + self.attributes[0] if self.is_undetermined_limit else self.cell
         return f"{what} {span} of {self.size}"
@@ -118,19 +119,17 @@ class CastSelection:
     cell_attributes: tuple[str, ...] = ()             # the attributes a cell name joins, in order
 
     def short_text(self) -> str:
-        """E.g. ``nurse: 2 more male · darker; surgeon: 1 more female · lighter``."""
-        return "; ".join(f"{role}: " + ", ".join(f"{n} more {cell}" for cell, n in cells.items())
-                         for role, cells in self.shortfall.items())
+        """E.g. ``nurse: 2 more male·darker; surgeon: 1 more female·lighter``."""
+        return short_text(self.shortfall)
+
+
+def short_text(shortfall: Mapping[str, Mapping[str, int]]) -> str:
+    """``{role: {cell: n}}`` in words: ``nurse: 2 more male·darker; surgeon: 1 more female·lighter``."""
+    return "; ".join(f"{role}: " + ", ".join(f"{n} more {cell}" for cell, n in cells.items())
+                     for role, cells in shortfall.items())
 
 
 # -- bands -------------------------------------------------------------------------------------------
-def count_band(target: float, tolerance: float, size: int) -> tuple[int, int]:
-    """Counts of ``size`` plates allowed by ``target ± tolerance``: ``[⌈(t−tol)n⌉, ⌊(t+tol)n⌋]``."""
-    low = max(0, math.ceil((target - tolerance) * size - 1e-9))
-    high = min(size, math.floor((target + tolerance) * size + 1e-9))
-    return low, high
-
-
 def cast_bands(quota: Quota, sizes: Mapping[str, int]) -> list[Band]:
     """The bands a cast of ``sizes`` (role -> plates) must meet under ``quota``: per role and pooled,
     as the quota's scope says, per attribute category, joint cells where the quota has them, and the
@@ -143,9 +142,9 @@ def cast_bands(quota: Quota, sizes: Mapping[str, int]) -> list[Band]:
         for quota_attribute in quota.attributes:
             if not quota_attribute.applies_to(kind):
                 continue
-            attributes = tuple(getattr(quota_attribute, "attributes", None) or (quota_attribute.attribute,))
+            attributes = quota_attribute.parts or (quota_attribute.attribute,)
             for category, target in quota_attribute.targets.items():
-                values = tuple(category.split(CELL_JOIN)) if len(attributes) > 1 else (category,)
+                values = tuple(category.split(CELL_SEPARATOR)) if quota_attribute.is_joint else (category,)
                 low, high = count_band(target, quota_attribute.tolerance, size)
                 bands.append(Band(scope, members, attributes, values, low, high, size))
             if len(attributes) == 1:
