@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from castgate.balance.candidates import apply_selection, candidates_of
+from castgate.balance.candidates import candidates_of
 from castgate.balance.select import Band, CastSelection, cast_bands, select_cast, short_text
+from castgate.gate import ErrorModel, evaluate_cast, resolve_error_table
 from castgate.gate.cast import UNDECIDED
 from castgate.gate.results import GateResult
 from castgate.manifest import Manifest
@@ -61,11 +62,11 @@ class VerifiedCast:
         return tuple(self.result.review) if self.result is not None else ()
 
 
-def cast_verdict(manifest: Manifest, quota: Quota, error_table: Path | str | None = None) -> GateResult:
-    """The gate's cast question on a manifest's kept plates (no file hashing; nothing recorded)."""
-    from castgate.gate import gate_manifest
-
-    return gate_manifest(manifest, None, quota, question="cast", verify_files=False, error_table=error_table)
+def cast_verdict(manifest: Manifest, plate_ids: Sequence[str], quota: Quota, model: ErrorModel) -> GateResult:
+    """The gate's cast question on the given plates of a manifest (pure; nothing read or recorded)."""
+    chosen = set(plate_ids)
+    return evaluate_cast([p for p in manifest.plates if p.id in chosen], quota, model=model,
+                         role_order=manifest.roles())
 
 
 def tighten(bands: Sequence[Band], result: GateResult) -> list[Band]:
@@ -91,13 +92,18 @@ def tighten(bands: Sequence[Band], result: GateResult) -> list[Band]:
 
 def select_verified(manifest: Manifest, sizes: Mapping[str, int], quota: Quota,
                     error_table: Path | str | None = None) -> VerifiedCast:
-    """The best cast that passes the cast question, else the best that meets the bands (see module doc)."""
+    """The best cast that passes the cast question, else the best that meets the bands (see module doc).
+
+    The error model is the gate's: the shipped table (or ``error_table``) updated with the batch's own
+    reviewed plates.
+    """
     candidates = candidates_of(manifest, quota.label_attributes)
     bands = cast_bands(quota, sizes)
     selection = select_cast(candidates, bands, sizes)
     if not selection.feasible:
         return VerifiedCast(selection, None, None, selection.shortfall)
-    result = cast_verdict(apply_selection(manifest, selection, manifest.balance or {}), quota, error_table)
+    model = ErrorModel.from_table(resolve_error_table(error_table), manifest.plates)
+    result = cast_verdict(manifest, selection.selected, quota, model)
     for n in range(1, MAX_TIGHTENINGS + 1):
         if result.verdict == PASS:
             return VerifiedCast(selection, result.verdict, result, {}, n - 1)
@@ -109,5 +115,5 @@ def select_verified(manifest: Manifest, sizes: Mapping[str, int], quota: Quota,
         if not tighter.feasible:
             return VerifiedCast(selection, result.verdict, result, tighter.shortfall, n)
         selection = tighter
-        result = cast_verdict(apply_selection(manifest, selection, manifest.balance or {}), quota, error_table)
+        result = cast_verdict(manifest, selection.selected, quota, model)
     return VerifiedCast(selection, result.verdict, result, {}, MAX_TIGHTENINGS)
