@@ -4,6 +4,7 @@ without it; a killed run resumes without redoing finished plates; a rerun change
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import pytest
 
 from castgate.balance.loop import balance_request
 from castgate.gate import gate_batch
+from castgate.report import report_batch
 from castgate.manifest import manifest_path, read_manifest
 from castgate.request import parse_request
 from photo_generator import PhotoGenerator
@@ -83,6 +85,16 @@ def test_steering_reaches_a_passing_cast_and_a_killed_run_resumes(tmp_path):
     assert manifest.balance["outcome"] == "passed" and all(r["complete"] for r in manifest.balance["rounds"])
     assert outcome.verdict == "PASS" and manifest.balance["verdict"] == "PASS"
     assert gate_batch(batch, tmp_path / "skin.toml", record=False).verdict == "PASS"  # with its file checks
+
+    _, paths = report_batch(batch, tmp_path / "report", tmp_path / "skin.toml")
+    view = json.loads(paths["json"].read_text(encoding="utf-8"))["balance"]
+    plain_skins = [p.label("skin_group") for p in manifest.plates if not p.balance["steering"]]
+    pooled_before = {c["category"]: c["count"] for c in view["before"]["pooled"]["attributes"]["skin_group"]["categories"]}
+    assert pooled_before == {"lighter": plain_skins.count("lighter"), "darker": plain_skins.count("darker")}
+    assert view["after"]["pooled"]["attributes"]["skin_group"] == {"counts": {"lighter": 4, "darker": 4}, "verdict": "PASS"}
+    assert view["steering"]["nurse"]["phrases"] or view["steering"]["surgeon"]["phrases"]
+    html = paths["html"].read_text(encoding="utf-8")
+    assert "Before and after balancing" in html and "with dark skin" in html
 
     before = manifest_path(batch).read_bytes()
     again = Counting()

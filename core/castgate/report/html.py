@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any, Mapping
 
+from castgate.report.balance_html import balance_section
 from castgate.report.cast_html import cast_counts, error_model, joint_cross_tables, review_section
 from castgate.report.svg import PALETTE, VERDICT_COLOURS, comparison_bars, e, grouped_bar_chart
 
@@ -105,6 +106,7 @@ def render_html(report: Mapping[str, Any], thumbnails: Mapping[str, str] | None 
         _agreement(report),
         _sampling(report),
         _candidates(report),
+        balance_section(report),
         _contact_sheets(report, thumbnails, max_per_group),
         _quota(gate["quota"]),
     ]

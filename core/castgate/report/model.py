@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any, Mapping, Sequence
 
 from castgate import __version__
+from castgate.balance.before_after import before_after
 from castgate.gate import GateResult
 from castgate.labels_table import LabelTable
 from castgate.manifest import ATTRIBUTES, UNDETERMINED, Manifest, Plate, utc_now
@@ -51,6 +52,8 @@ def build_batch_report(manifest: Manifest, result: GateResult, *,
         "models": {k: {"name": v.get("name"), "folder": v.get("folder")} for k, v in manifest.models.items()
                    if isinstance(v, Mapping)},
         "candidates": candidate_distribution(manifest.plates, attributes, manifest.roles()),
+        "balance": before_after(manifest, result.quota, {s.scope: {a.attribute: a.verdict for a in s.attributes}
+                                                         for s in result.scopes}),
         "plates": [_plate_record(p, attributes) for p in manifest.plates],
         "tampered_plate_ids": list(tampered_ids),
     }
@@ -82,6 +85,7 @@ def build_table_report(table: LabelTable, result: GateResult) -> dict[str, Any]:
         "sampling_note": CONDITION_SCALE_NOTE,
         "models": {},
         "candidates": None,
+        "balance": None,
         "plates": [],
         "tampered_plate_ids": [],
     }
