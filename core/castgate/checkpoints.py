@@ -6,11 +6,12 @@ Model modules hold no weights; loaders here return plain nested dicts of numpy a
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
 
@@ -98,6 +99,18 @@ def folder_identity(folder: Path, names: list[str], *, rehash: bool = False) -> 
         "name": folder.name,
         "files": {name: cached_sha256(folder / name, rehash=rehash) for name in names if (folder / name).is_file()},
     }
+
+
+def model_kind(raw: dict[str, Any]) -> str:
+    """``"dallebart"``, ``"vqgan"``, ``"clip"`` or ``"unknown"``, from a folder's config.json."""
+    model_type = raw.get("model_type")
+    if model_type == "dallebart" or {"d_model", "image_vocab_size"} <= raw.keys():
+        return "dallebart"
+    if "ch_mult" in raw:
+        return "vqgan"
+    if model_type == "clip" or {"text_config", "vision_config"} <= raw.keys():
+        return "clip"
+    return "unknown"
 
 
 def model_identity(dalle_dir: Path, vqgan_dir: Path, *, rehash: bool = False) -> dict[str, Any]:
@@ -405,28 +418,40 @@ def host_copy(value: np.ndarray) -> np.ndarray:
     return value if value.flags.owndata and value.flags.c_contiguous else np.array(value, order="C")
 
 
-def _to_module_params(weights: MsgpackWeights, layout, dtype: str, place: Place | None) -> dict[str, Any]:
-    """Convert the checkpoint arrays one at a time into module params in ``dtype``.
-
-    Arrays are taken in file order; each is read from the map, converted (no copy when its dtype is
-    already ``dtype``: ``place`` makes the one copy), placed, and its pages handed back before the
-    next one is read. The peak is about the converted params plus one stored array.
-    """
-    place = place or host_copy
-    target = numpy_dtype(dtype)
+def _file_order(weights: MsgpackWeights, layout) -> list[tuple[Path_, list[tuple[Path_, int | None]]]]:
     by_source: dict[Path_, list[tuple[Path_, int | None]]] = {}
     for path, (checkpoint_path, layer) in layout.items():
         by_source.setdefault(checkpoint_path, []).append((path, layer))
-    params: dict[Path_, Any] = {}
-    for checkpoint_path in sorted(by_source, key=lambda key: weights.arrays[key].byte_range[0]):
+    return [(key, by_source[key]) for key in sorted(by_source, key=lambda key: weights.arrays[key].byte_range[0])]
+
+
+def module_order(weights: MsgpackWeights, layout) -> list[Path_]:
+    """The module parameter paths in the order :func:`iter_module_params` yields them."""
+    return [path for _, targets in _file_order(weights, layout) for path, _ in targets]
+
+
+def iter_module_params(weights: MsgpackWeights, layout, dtype: str) -> Iterator[tuple[Path_, np.ndarray]]:
+    """Yield ``(module path, array in dtype)`` one parameter at a time, in file order.
+
+    An array whose stored dtype is already ``dtype`` is a read-only view into the map (no copy);
+    the consumer copies what it keeps before asking for the next one. Each stored array's pages
+    are handed back once all its layers have been yielded, so the file is never held whole.
+    """
+    target = numpy_dtype(dtype)
+    for checkpoint_path, targets in _file_order(weights, layout):
         ref = weights.arrays[checkpoint_path]
         stored = ref.read()
-        for path, layer in by_source[checkpoint_path]:
+        for path, layer in targets:
             value = stored if layer is None else stored[layer]
-            params[path] = place(value if value.dtype == target else value.astype(target))
+            yield path, (value if value.dtype == target else value.astype(target))
         del stored, value
         weights.release(*ref.byte_range)
-    return unflatten(params)
+
+
+def _to_module_params(weights: MsgpackWeights, layout, dtype: str, place: Place | None) -> dict[str, Any]:
+    """Convert and place the checkpoint arrays one at a time (peak: the params plus one stored array)."""
+    place = place or host_copy
+    return unflatten({path: place(value) for path, value in iter_module_params(weights, layout, dtype)})
 
 
 def to_checkpoint_layout(params: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -455,22 +480,32 @@ def to_checkpoint_layout(params: dict[str, Any], kind: str) -> dict[str, Any]:
 
 def dallebart_module_shapes(config: "DalleBartConfig") -> dict[Path_, tuple[int, ...]]:
     """Every DalleBart parameter's module path and shape for ``config`` (no weights are made)."""
+    return dict(_dallebart_module_shapes(config))
+
+
+def vqgan_module_shapes(config: "VQGanConfig") -> dict[Path_, tuple[int, ...]]:
+    """Every VQGAN parameter's module path and shape for ``config`` (no weights are made)."""
+    return dict(_vqgan_module_shapes(config))
+
+
+@functools.cache
+def _dallebart_module_shapes(config: "DalleBartConfig") -> tuple[tuple[Path_, tuple[int, ...]], ...]:
     import jax.numpy as jnp
 
     from castgate.models.dalle_bart import DalleBart
 
     text = jnp.zeros((1, config.text_token_count), jnp.int32)
-    return _expected_module_shapes(DalleBart(config), (text, text, jnp.zeros((1, 1), jnp.int32)))
+    return tuple(_expected_module_shapes(DalleBart(config), (text, text, jnp.zeros((1, 1), jnp.int32))).items())
 
 
-def vqgan_module_shapes(config: "VQGanConfig") -> dict[Path_, tuple[int, ...]]:
-    """Every VQGAN parameter's module path and shape for ``config`` (no weights are made)."""
+@functools.cache
+def _vqgan_module_shapes(config: "VQGanConfig") -> tuple[tuple[Path_, tuple[int, ...]], ...]:
     import jax.numpy as jnp
 
     from castgate.models.vqgan import VQGan
 
     pixels = jnp.zeros((1, config.resolution, config.resolution, config.in_channel_count), jnp.float32)
-    return _expected_module_shapes(VQGan(config), (pixels,))
+    return tuple(_expected_module_shapes(VQGan(config), (pixels,)).items())
 
 
 def _check_dtype(dtype: str) -> None:
@@ -478,8 +513,13 @@ def _check_dtype(dtype: str) -> None:
         raise ValueError(f"dtype {dtype!r} is not one of {', '.join(_DTYPES)}")
 
 
-def _open_checked(folder: Path, module_shapes, to_checkpoint, hint: str):
-    """Map a folder's weights and check names, shapes and dtypes from the file's structure alone."""
+def open_checked(folder: Path, module_shapes, to_checkpoint, hint: str) -> tuple[MsgpackWeights, dict]:
+    """Map a folder's weights and check names, shapes and dtypes from the file's structure alone.
+
+    Returns:
+        ``(weights, layout)``: the open map (close it, or use it as a context manager) and each
+        module path's checkpoint path and layer index.
+    """
     weights = MsgpackWeights.open(Path(folder) / "flax_model.msgpack")
     try:
         layout = _layout(module_shapes, to_checkpoint)
@@ -509,13 +549,13 @@ def check_dallebart_weights(folder: Path, config: "DalleBartConfig") -> None:
     Raises:
         ModelFolderError / UnsupportedModelError: as :func:`load_dallebart`.
     """
-    _open_checked(folder, dallebart_module_shapes(config), _dallebart_checkpoint_path,
+    open_checked(folder, dallebart_module_shapes(config), _dallebart_checkpoint_path,
                   _dallebart_hint(config))[0].close()
 
 
 def check_vqgan_weights(folder: Path, config: "VQGanConfig") -> None:
     """Check that a VQGAN folder's weights are complete and fit ``config``, without reading them."""
-    _open_checked(folder, vqgan_module_shapes(config), _vqgan_checkpoint_path, _vqgan_hint(config))[0].close()
+    open_checked(folder, vqgan_module_shapes(config), _vqgan_checkpoint_path, _vqgan_hint(config))[0].close()
 
 
 def check_weights_finite(path: Path) -> None:
@@ -536,9 +576,49 @@ def check_weights_finite(path: Path) -> None:
                                        fix="The weights are damaged; copy flax_model.msgpack again from the source")
 
 
-def load_dallebart(folder: Path, dtype: str = "float32", *,
-                   place: Place | None = None) -> tuple["DalleBartConfig", dict[str, Any], dict[str, Any]]:
+def read_checked_config(folder: Path, kind: str) -> tuple[Any, dict[str, Any]]:
+    """``(config, raw config.json)`` of a ``"dallebart"`` or ``"vqgan"`` folder, its files checked first."""
+    folder = Path(folder)
+    if kind == "dallebart":
+        require_files(folder, DALLEBART_FILES, what="DalleBart")
+        raw = read_config(folder)
+        return dallebart_config_from_dict(raw, str(folder / "config.json")), raw
+    require_files(folder, VQGAN_FILES, what="VQGAN")
+    raw = read_config(folder)
+    return vqgan_config_from_dict(raw, str(folder / "config.json")), raw
+
+
+def kind_layout(kind: str, config: Any) -> tuple[dict[Path_, tuple[int, ...]], Callable, str]:
+    """``(module shapes, module path -> checkpoint path, config hint for errors)`` of a model kind."""
+    if kind == "dallebart":
+        return dallebart_module_shapes(config), _dallebart_checkpoint_path, _dallebart_hint(config)
+    return vqgan_module_shapes(config), _vqgan_checkpoint_path, _vqgan_hint(config)
+
+
+def _load(kind: str, folder: Path, dtype: str, place: Place | None, prepared: bool) -> tuple[Any, dict, dict]:
+    _check_dtype(dtype)
+    folder = Path(folder)
+    config, raw = read_checked_config(folder, kind)
+    module_shapes, to_checkpoint, hint = kind_layout(kind, config)
+    params = None
+    if prepared:
+        from castgate.prepared_weights import load_prepared  # it builds on this module
+
+        params = load_prepared(kind, folder, raw, module_shapes, dtype, place)
+    if params is None:
+        weights, layout = open_checked(folder, module_shapes, to_checkpoint, hint)
+        with weights:
+            params = _to_module_params(weights, layout, dtype, place)
+    return config, params, raw
+
+
+def load_dallebart(folder: Path, dtype: str = "float32", *, place: Place | None = None,
+                   prepared: bool = True) -> tuple["DalleBartConfig", dict[str, Any], dict[str, Any]]:
     """Load a DalleBart folder: checked config, renamed params in ``dtype``, and the raw config.json.
+
+    The weights are read through a memory map and converted one array at a time
+    (:func:`iter_module_params`); prepared weights for this checkpoint, config and dtype
+    (``castgate models prepare``) are mapped instead when the cache holds a valid entry.
 
     Args:
         folder: a folder in the published layout (config.json, flax_model.msgpack, tokenizer files).
@@ -546,6 +626,7 @@ def load_dallebart(folder: Path, dtype: str = "float32", *,
             float16 or float32).
         place: where each converted parameter goes (default :func:`host_copy`; the engine puts them
             straight on its devices, so no second full copy is ever held).
+        prepared: use the prepared-weights cache when it holds this checkpoint (False: always the msgpack).
 
     Returns:
         ``(config, params, raw_config)``; params use module names (see ``castgate.models.dalle_bart``).
@@ -555,38 +636,23 @@ def load_dallebart(folder: Path, dtype: str = "float32", *,
             disagrees with config.json (the parameter and both shapes are named).
         UnsupportedModelError: an architecture flag or parameter castgate does not implement.
     """
-    _check_dtype(dtype)
-    folder = Path(folder)
-    require_files(folder, DALLEBART_FILES, what="DalleBart")
-    raw = read_config(folder)
-    config = dallebart_config_from_dict(raw, str(folder / "config.json"))
-    weights, layout = _open_checked(folder, dallebart_module_shapes(config), _dallebart_checkpoint_path,
-                                    _dallebart_hint(config))
-    with weights:
-        params = _to_module_params(weights, layout, dtype, place)
+    config, params, raw = _load("dallebart", folder, dtype, place, prepared)
     logger.info("loaded DalleBart from %s (%d + %d layers, d_model %d)", folder,
                 config.encoder_layer_count, config.decoder_layer_count, config.embed_count)
     return config, params, raw
 
 
-def load_vqgan(folder: Path, dtype: str = "float32", *,
-               place: Place | None = None) -> tuple["VQGanConfig", dict[str, Any], dict[str, Any]]:
+def load_vqgan(folder: Path, dtype: str = "float32", *, place: Place | None = None,
+               prepared: bool = True) -> tuple["VQGanConfig", dict[str, Any], dict[str, Any]]:
     """Load a VQGAN folder (config.json + flax_model.msgpack): ``(config, params, raw_config)``.
 
-    ``dtype`` and ``place`` as for :func:`load_dallebart` (the engine always decodes in float32).
+    ``dtype``, ``place`` and ``prepared`` as for :func:`load_dallebart` (the engine always decodes in
+    float32).
 
     Raises:
         ModelFolderError / UnsupportedModelError: as :func:`load_dallebart`.
     """
-    _check_dtype(dtype)
-    folder = Path(folder)
-    require_files(folder, VQGAN_FILES, what="VQGAN")
-    raw = read_config(folder)
-    config = vqgan_config_from_dict(raw, str(folder / "config.json"))
-    weights, layout = _open_checked(folder, vqgan_module_shapes(config), _vqgan_checkpoint_path,
-                                    _vqgan_hint(config))
-    with weights:
-        params = _to_module_params(weights, layout, dtype, place)
+    config, params, raw = _load("vqgan", folder, dtype, place, prepared)
     logger.info("loaded VQGAN from %s (%d codes, f%d)", folder, config.code_count, config.downsample_factor)
     return config, params, raw
 

@@ -34,14 +34,13 @@ from castgate import checkpoints
 from castgate.errors import CastgateError, ModelFolderError
 from castgate.file_hashes import cached_sha256
 from castgate.msgpack_weights import MsgpackWeights
+from castgate.prepared_weights import VQGAN_DTYPE  # the VQGAN loads and decodes in float32
 from castgate.tokenizer import TextTokenizer
 
 logger = logging.getLogger(__name__)
 
 DTYPES = ("float32", "bfloat16", "float16")
 PLATE_AXIS = "plates"
-VQGAN_DTYPE = "float32"
-"""The VQGAN is loaded and decodes in float32 whatever the sampling dtype."""
 
 
 @dataclass(frozen=True)
@@ -366,17 +365,6 @@ def _file_rows(folder: Path, rehash: bool) -> list[dict[str, Any]]:
             for path in sorted(folder.iterdir()) if path.is_file() and not path.name.startswith(".")]
 
 
-def _kind_of(raw: dict[str, Any]) -> str:
-    model_type = raw.get("model_type")
-    if model_type == "dallebart" or {"d_model", "image_vocab_size"} <= raw.keys():
-        return "dallebart"
-    if "ch_mult" in raw:
-        return "vqgan"
-    if model_type == "clip" or {"text_config", "vision_config"} <= raw.keys():
-        return "clip"
-    return "unknown"
-
-
 def _weights_dtype(path: Path) -> str | None:
     """The stored dtypes, from the msgpack structure (no array is read)."""
     try:
@@ -411,7 +399,7 @@ def verify_model_folder(path: Path, *, deep: bool = False, rehash: bool = False)
         raise ModelFolderError("model folder not found", where=str(folder),
                                fix="Give the folder that holds config.json and flax_model.msgpack")
     raw = checkpoints.read_config(folder)
-    kind = _kind_of(raw)
+    kind = checkpoints.model_kind(raw)
     problems: list[str] = []
     summary: dict[str, Any] = {}
     if kind == "dallebart":

@@ -42,6 +42,10 @@ class UnsupportedModelError(ModelFolderError):
     """A checkpoint uses an architecture flag castgate does not implement (refused, never run wrongly)."""
 
 
+class PreparedWeightsError(CastgateError):
+    """The prepared-weights cache cannot be written (read-only, full), or a folder cannot be prepared."""
+
+
 class ColourError(CastgateError):
     """The OpenColorIO config cannot be loaded or lacks a needed colour space."""
 

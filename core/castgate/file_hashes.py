@@ -51,7 +51,10 @@ def _stamp(path: Path) -> dict[str, int]:
 
 
 def _record_path(path: Path, cache_root: Path | None) -> Path:
-    key = hashlib.sha256(str(path).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    # path + device + inode: hosts that share a cache folder over the network (each sees its own
+    # device number) keep their own records instead of overwriting each other's.
+    info = os.stat(path)
+    key = hashlib.sha256(f"{path}\0{info.st_dev}\0{info.st_ino}".encode("utf-8", "surrogateescape")).hexdigest()[:32]
     return Path(cache_root or default_cache_root()) / "hashes" / f"{key}.json"
 
 
@@ -88,3 +91,13 @@ def cached_sha256(path: Path, *, rehash: bool = False, cache_root: Path | None =
         logger.info("cannot remember the SHA-256 of %s in %s (%s); it will be computed again next time",
                     path, record.parent, exc.strerror or exc)
     return digest
+
+
+def remember_sha256(path: Path, digest: str, *, cache_root: Path | None = None) -> None:
+    """Record a hash the caller computed while writing ``path`` (saves reading it again)."""
+    path = Path(path).resolve()
+    try:
+        atomic_write_text(_record_path(path, cache_root),
+                          json.dumps({"path": str(path), **_stamp(path), "sha256": digest}, sort_keys=True))
+    except OSError as exc:
+        logger.info("cannot remember the SHA-256 of %s (%s)", path, exc.strerror or exc)

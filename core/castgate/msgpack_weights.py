@@ -44,6 +44,21 @@ class _Corrupt(Exception):
     """Internal: the bytes do not form the structure flax writes (turned into ModelFolderError)."""
 
 
+def release_pages(buffer: mmap.mmap, start: int, end: int) -> None:
+    """Drop the pages of a read-only file map between two byte offsets from this process's memory.
+
+    The data stays in the file (and in the page cache); touching it again reads it back in.
+    """
+    page = mmap.PAGESIZE
+    first = start - start % page
+    end = min(end, len(buffer))
+    if end > first and hasattr(buffer, "madvise"):
+        try:
+            buffer.madvise(mmap.MADV_DONTNEED, first, end - first)
+        except (OSError, ValueError):
+            pass
+
+
 @dataclass(frozen=True)
 class _Span:
     """A msgpack bin or ext payload: where its bytes lie in the file."""
@@ -156,13 +171,7 @@ class MsgpackWeights:
 
     def release(self, start: int, end: int) -> None:
         """Hand the pages of bytes ``start`` .. ``end`` back: RSS drops, the file is untouched."""
-        page = mmap.PAGESIZE
-        first = start - start % page
-        if end > first and hasattr(self.buffer, "madvise"):
-            try:
-                self.buffer.madvise(mmap.MADV_DONTNEED, first, min(end, len(self.buffer)) - first)
-            except (OSError, ValueError):
-                pass
+        release_pages(self.buffer, start, end)
 
     def dtype_names(self) -> list[str]:
         """The distinct stored dtypes, sorted."""

@@ -65,3 +65,21 @@ def test_verify_deep_and_rehash(vqgan_tiny_dir):
     assert report["ok"] is True and report["deep"] is True
     text = _run("verify", str(vqgan_tiny_dir), "--deep")
     assert "deep: every weight read" in text.output
+
+
+def test_prepare_then_prepare_again(dallebart_tiny_dir, vqgan_tiny_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("CASTGATE_CACHE", str(tmp_path))
+    result = _run("prepare", str(dallebart_tiny_dir), str(vqgan_tiny_dir), "--dtype", "bfloat16", "--json")
+    assert result.exit_code == 0, result.output
+    dalle, vqgan = json.loads(result.output)["prepared"]
+    assert (dalle["kind"], dalle["dtype"], dalle["reused"]) == ("dallebart", "bfloat16", False)
+    assert vqgan["dtype"] == "float32" and "always loads and decodes in float32" in vqgan["note"]
+    again = _run("prepare", str(dallebart_tiny_dir), "--dtype", "bfloat16")
+    assert again.exit_code == 0 and "already prepared" in again.output
+
+
+def test_prepare_refuses_what_it_cannot_prepare(reference_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("CASTGATE_CACHE", str(tmp_path))
+    assert _run("prepare", str(tmp_path / "nowhere")).exit_code == 2
+    result = _run("prepare", str(reference_dir / "clip-tiny"))
+    assert result.exit_code == 2 and "only DalleBart and VQGAN folders" in result.output
