@@ -8,6 +8,11 @@ same process: sorting the candidates by score (the least any selection must do),
 
 Run: ``python benchmarks/bench_balance.py [--candidates 10000] [--roles 10] [--cast 100]``. Exits 1 if
 selection misses its budget.
+
+``--loop MODELS_DIR`` also runs the whole balance loop on CPU with castgate's demo checkpoints (2 roles × 4,
+budget 3, steering on) and prints, per round, generation time beside audit + selection time and their ratio
+(the loop's own overhead). The demo models draw no people, so the cast never passes and every round up to
+the budget runs; audit time on such plates is detection only (see docs/performance.md for faces).
 """
 
 from __future__ import annotations
@@ -42,6 +47,7 @@ def main() -> int:
     parser.add_argument("--roles", type=int, default=10)
     parser.add_argument("--cast", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--loop", metavar="MODELS_DIR", help="also time the whole loop with the demo models here")
     args = parser.parse_args()
     cands = candidates(args.candidates, args.roles)
     sizes = {f"role{r:02d}": args.cast for r in range(args.roles)}
@@ -59,7 +65,42 @@ def main() -> int:
           f"selected {len(selection.selected)}")
     print(f"selection: {best * 1000:.1f} ms (best of {args.repeat}); baseline sort {base * 1000:.2f} ms; "
           f"ratio {best / base:.0f}x; budget {BUDGET_S * 1000:.0f} ms")
+    if args.loop:
+        loop_overhead(args.loop)
     return 0 if best < BUDGET_S and selection.feasible else 1
+
+
+def loop_overhead(models_root: str) -> None:
+    """Run the balance loop on the demo models; print generation vs audit + selection per round."""
+    import tempfile
+    from pathlib import Path
+
+    from castgate.balance.loop import balance_request
+    from castgate.manifest import read_manifest
+    from castgate.request import parse_request
+
+    data = {"batch": {"name": "bench", "seed": 5, "quota": "parity"}, "models": {"demo": True},
+            "sampling": {"batch_size": 4},
+            "roles": [{"id": "nurse", "prompt": "a nurse at a hospital", "count": 4},
+                      {"id": "surgeon", "prompt": "a surgeon in an operating room", "count": 4}],
+            "balance": {"budget": 3, "first_round": 1, "plain_rounds": 1, "steering": True,
+                        "phrases": {"gender": {"female": "a woman", "male": "a man"}}}}
+    request = parse_request(data, source="bench_balance.py")
+    with tempfile.TemporaryDirectory() as folder:
+        outcome = balance_request(request, Path(folder) / "batch", models_root=Path(models_root))
+        rounds = read_manifest(Path(folder) / "batch").balance["rounds"]
+    print(f"loop: outcome {outcome.status}, {len(rounds)} rounds")
+    total_gen = total_over = 0.0
+    for record in rounds:
+        t = record.get("seconds", {})
+        gen, over = t.get("generate", 0.0), t.get("audit", 0.0) + t.get("select", 0.0)
+        total_gen += gen
+        total_over += over
+        print(f"  round {record['round']}: {record.get('generated', 0)} plates; generate {gen:.2f} s, audit "
+              f"{t.get('audit', 0.0):.2f} s + select {t.get('select', 0.0):.3f} s; overhead ratio "
+              f"{over / gen if gen else float('nan'):.2f}")
+    print(f"  all rounds: generate {total_gen:.2f} s, audit + select {total_over:.2f} s, ratio "
+          f"{total_over / total_gen if total_gen else float('nan'):.2f}")
 
 
 if __name__ == "__main__":
