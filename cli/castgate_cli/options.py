@@ -27,7 +27,7 @@ skin_threshold_option = click.option(
     help="skin_group confidence below which it is undetermined [default 0.60, or as last audited].")
 min_face_option = click.option(
     "--min-face", "min_face_px", type=click.IntRange(min=8), metavar="PX",
-    help="Faces narrower than this are too small to read [default 32].")
+    help="Faces narrower than this are too small to read [default 20].")
 question_option = click.option(
     "--question", type=click.Choice(["cast", "generator"]), default=None,
     help="cast: is this set of plates balanced (the kept plates are the population; default for a batch). "
@@ -40,3 +40,7 @@ error_table_option = click.option(
 rehash_option = click.option(
     "--rehash", is_flag=True,
     help="Hash the checkpoint files again instead of trusting the SHA-256 remembered for them.")
+detector_option = click.option(
+    "--detector", type=click.Choice(["blazeface", "dlib-hog"]),
+    help="Face detector: blazeface (MediaPipe, default) or dlib-hog (the earlier auditor, for comparison) "
+         "[default: blazeface, or as last audited].")

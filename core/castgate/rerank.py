@@ -210,27 +210,24 @@ class ClipScorer:
 
 # --------------------------------------------------------------------------------------- person filter
 
-@functools.cache
-def _dlib_face_detector() -> Any:
-    import dlib
+def has_face(image: np.ndarray) -> bool:
+    """Default person filter: does the audit's face detector (BlazeFace, :mod:`castgate.audit.faces`) find a face?
 
-    return dlib.get_frontal_face_detector()
-
-
-def has_face(image: np.ndarray, upsample_count: int = 1) -> bool:
-    """Default person filter: does dlib's frontal face detector find at least one face?
+    The same detector and threshold as the audit, so a candidate the filter keeps is one the audit can
+    read, at every skin tone and down to faces about 20 px wide.
 
     Args:
         image: ``(H, W, 3)`` uint8, or float in [0, 1] (converted as in :func:`castgate.clip_inputs.to_uint8`).
-        upsample_count: image doublings before detection (1 finds faces down to about 40 px).
 
     Returns:
         True when one or more faces are found.
     """
+    from castgate.audit.faces import face_detector
+
     pixels = np.ascontiguousarray(clip_inputs.to_uint8(image))
     if pixels.ndim == 3 and pixels.shape[-1] == 4:
         pixels = np.ascontiguousarray(pixels[..., :3])
-    return len(_dlib_face_detector()(pixels, upsample_count)) > 0
+    return face_detector("blazeface").any_face(pixels)
 
 
 # --------------------------------------------------------------------------------------- selection
@@ -355,7 +352,7 @@ def rerank(images: Sequence[Any] | np.ndarray, prompts: Sequence[str], scorer: C
         prompts: one prompt per candidate.
         scorer: a loaded :class:`ClipScorer`.
         keep: how many to keep.
-        has_person: the person filter, called once per image (default: :func:`has_face`, dlib).
+        has_person: the person filter, called once per image (default: :func:`has_face`, BlazeFace).
         batch_size: CLIP batch size.
         on_progress: ``on_progress(done, total)`` over the scored images.
 

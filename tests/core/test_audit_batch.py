@@ -96,7 +96,8 @@ def test_convertible_plates_are_read(audited):
         plate = plates[name]
         assert plate.audit.error is None, name
         assert plate.labels["skin_group"].value == "lighter", name
-        assert plate.labels["gender"].details["face"]["box"] == reference["gender"].details["face"]["box"], name
+        box, expected = plate.labels["gender"].details["face"]["box"], reference["gender"].details["face"]["box"]
+        assert np.abs(np.subtract(box, expected)).max() <= (2 if name in ("palette", "alpha") else 0), name
         if name != "palette":  # 255-colour quantisation moves the classifier (docs/audit.md, Known errors)
             assert plate.labels["gender"].value == "female", name
     assert plates["rgb16"].labels["fitzpatrick"].details["ita"] == reference["fitzpatrick"].details["ita"]

@@ -199,3 +199,10 @@ def test_plate_fields_for_the_manifest():
     assert kept.plate_fields() == {"scores": {"clip": 27.5}, "rank": 1, "kept": True, "rejected_reason": None}
     dropped = Choice(4, None, None, False, "no person detected")
     assert dropped.plate_fields()["scores"] == {}
+
+
+def test_person_filter_reads_darker_and_small_faces():
+    from castgate.audit.validation_set import sweep_image
+
+    assert rerank.has_face(sweep_image("astronaut", "linear", 10, "plate"))
+    assert rerank.has_face(sweep_image("grace_hopper", "multiply", 9, "face24"))

