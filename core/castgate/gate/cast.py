@@ -98,6 +98,7 @@ class CastJudgement:
     interval_confidence: float
     cannot_meet: bool                   # the cast size cannot meet the quota
     sizes_that_can: tuple[int, ...]     # nearby cast sizes whose bands hold whole counts
+    settled_by: int | None = None       # reviews confirming the first k listed labels would decide it
 
     def count(self, category: str) -> CastCount:
         for item in self.counts:
@@ -257,8 +258,37 @@ def judge_cast(evidence: Sequence[Evidence], *, categories: Sequence[str], targe
 
         settings = dict(categories=categories, targets=targets, tolerance=tolerance, confidence=confidence,
                         simultaneous=simultaneous)
-        judgement = replace(judgement, review=review_list(evidence, settings))
+        review = review_list(evidence, settings)
+        judgement = replace(judgement, review=review, settled_by=settled_by(evidence, review, settings))
     return judgement
+
+
+def settled_by(evidence: Sequence[Evidence], review: Sequence[ReviewItem], settings: Mapping) -> int | None:
+    """The fewest of the listed plates, in order, whose reviews would decide the verdict if they confirm
+    the labels (plates that could be anything stay so); None when even all of them would not.
+
+    Confirming labels only narrows the plausible ranges, so the smallest such prefix is found by bisection.
+    """
+    index = {e.plate_id: i for i, e in enumerate(evidence)}
+
+    def decided(k: int) -> bool:
+        changed = list(evidence)
+        for item in review[:k]:
+            i = index[item.plate_id]
+            if changed[i].probabilities is not None and changed[i].label is not None:
+                changed[i] = changed[i].settled(changed[i].label)
+        return judge_cast(changed, with_review=False, **settings).verdict != UNDECIDED
+
+    if not review or not decided(len(review)):
+        return None
+    low, high = 0, len(review)          # decided(high) and not decided(low)
+    while high - low > 1:
+        middle = (low + high) // 2
+        if decided(middle):
+            high = middle
+        else:
+            low = middle
+    return high
 
 
 def review_list(evidence: Sequence[Evidence], settings: Mapping) -> tuple[ReviewItem, ...]:

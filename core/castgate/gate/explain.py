@@ -183,6 +183,8 @@ def explain_cast(result: AttributeResult, verdict: str, tally: Tally) -> tuple[s
                 f"plates are reviewed: {len(review)} plate{'s' if len(review) != 1 else ''} to review, most decisive "
                 "first" + (f" ({', '.join(r.plate_id for r in review[:5])}{', …' if len(review) > 5 else ''})" if review else "")
                 + ".")
+        if judgement.settled_by is not None:
+            tail += (f" If the reviews confirm the labels, the first {judgement.settled_by} settle it.")
         if not review and judgement.unreadable:
             tail = ("Some plausible counts lie outside the band because of plates reviewers found unreadable "
                     f"({', '.join(judgement.unreadable[:5])}); replace them.")

@@ -44,7 +44,13 @@ def format_result(result: GateResult) -> str:
     for problem in integrity:
         lines.append(f"  {problem.verdict}: {problem.message}. Fix: {problem.fix}")
     if result.review:
-        lines.append(f"Review these plates, most decisive first ({len(result.review)}):")
+        settle = [a.cast.settled_by for s in result.scopes for a in s.attributes
+                  if a.cast is not None and a.gated and a.cast.review]
+        note = ""
+        if settle and all(k is not None for k in settle):
+            note = (f"; if the reviews confirm the labels, the first {max(k for k in settle if k is not None)}"
+                    " settle every scope")
+        lines.append(f"Review these plates, most decisive first ({len(result.review)}{note}):")
         lines += review_lines(result)
     lines.append(f"Verdict: {result.verdict} (exit {result.exit_code}). {result.summary.split(': ', 1)[-1]}")
     return "\n".join(lines)
@@ -60,19 +66,24 @@ def error_model_words(described: Mapping[str, Any]) -> str:
 
 
 def review_lines(result: GateResult) -> list[str]:
-    """A line per plate to review: its labels, why it matters and what each answer would make it."""
-    details: dict[str, list[str]] = {}
+    """A line per plate to review: its label, why it matters and what each answer would make the verdict."""
+    details: dict[str, dict[tuple, list[str]]] = {}
     for scope in result.scopes:
         for attribute in scope.attributes:
             if attribute.cast is None or not attribute.gated:
                 continue
             for item in attribute.cast.review:
-                outcomes = ", ".join(f"{answer} → {verdict}" for answer, verdict in item.outcomes.items())
-                text = f"{attribute.attribute} in {scope.title}: {item.why}" + (f"; if {outcomes}" if outcomes else "")
-                details.setdefault(item.plate_id, [])
-                if len(details[item.plate_id]) < 2:
-                    details[item.plate_id].append(text)
-    lines = [f"  {plate_id}  " + " | ".join(details.get(plate_id, [])) for plate_id in result.review[:REVIEW_LINES]]
+                if item.outcomes and all(v == item.outcomes[next(iter(item.outcomes))] for v in item.outcomes.values()):
+                    effect = f"alone it leaves this {next(iter(item.outcomes.values()))}"
+                else:
+                    effect = ", ".join(f"{answer} → {verdict}" for answer, verdict in item.outcomes.items())
+                key = (attribute.attribute, item.why, effect)
+                details.setdefault(item.plate_id, {}).setdefault(key, []).append(scope.title)
+    lines = []
+    for plate_id in result.review[:REVIEW_LINES]:
+        parts = [f"{attribute}: {why}" + (f"; {effect}" if effect else "") + f" ({', '.join(scopes)})"
+                 for (attribute, why, effect), scopes in details.get(plate_id, {}).items()]
+        lines.append(f"  {plate_id}  " + " | ".join(parts[:2]))
     if len(result.review) > REVIEW_LINES:
         lines.append(f"  … and {len(result.review) - REVIEW_LINES} more (castgate gate --json lists them all)")
     return lines
