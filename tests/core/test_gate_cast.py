@@ -116,6 +116,7 @@ def test_an_error_table_that_says_darker_gender_labels_are_often_wrong_widens_th
     assert bad.verdict == "UNDECIDED"
     darker = {f"b_crowd_{i:04d}" for i in list(range(10, 20)) + list(range(30, 40))}
     assert set(bad.review[:20]) == darker                # the darker plates are the ones worth reviewing
+    assert 0 < bad.scope("crowd").attribute("gender").cast.settled_by <= 20
     # reviewing every darker plate (agreeing with the labeller) settles it
     from castgate.review import review_plate
     for plate_id in sorted(darker):
