@@ -38,12 +38,13 @@ def _fix(scope: ScopeResult, a: AttributeResult, source: Mapping[str, Any]) -> s
         return (f"Check the labels by hand (castgate review), then select a cast with more {low.category} plates "
                 f"for {scope.title} from the batch's candidates (castgate balance), or rework the prompt")
     if a.verdict == UNDECIDED and a.cast is not None:
-        review = a.cast.review
+        review = a.cast.review_ids
         if not review:
             return ("Replace the plates reviewers found unreadable ("
                     + ", ".join(a.cast.unreadable[:REVIEW_IDS_IN_FIX]) + ")")
-        ids = ", ".join(r.plate_id for r in review[:REVIEW_IDS_IN_FIX]) + (", …" if len(review) > REVIEW_IDS_IN_FIX else "")
-        first = review_command(str(batch), review[0].plate_id, a.attribute, [c.category for c in a.categories]) if source.get("kind") == "batch" else ""
+        ids = ", ".join(review[:REVIEW_IDS_IN_FIX]) + (", …" if len(review) > REVIEW_IDS_IN_FIX else "")
+        first = (review_command(str(batch), review[0], a.attribute, [c.category for c in a.categories])
+                 if source.get("kind") == "batch" else "")
         return (f"Review these plates by hand, most decisive first: {ids}"
                 + (f" — e.g. {first}" if first else ""))
     if a.verdict == INSUFFICIENT:
@@ -60,7 +61,7 @@ def quota_problems(scopes: Sequence[ScopeResult], source: Mapping[str, Any] | No
         for a in scope.attributes:
             if not a.gated or a.verdict == PASS:
                 continue
-            review_ids = tuple(r.plate_id for r in a.cast.review) if a.cast is not None else ()
+            review_ids = a.cast.review_ids if a.cast is not None else ()
             problems.append(Problem(check=f"quota_{a.attribute}", verdict=a.verdict or UNAUDITABLE,
                                     message=f"{scope.title}: {a.attribute} {a.verdict}: {a.reason}",
                                     fix=_fix(scope, a, source or {}), scope=scope.scope,

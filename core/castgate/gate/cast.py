@@ -33,17 +33,18 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from dataclasses import dataclass
-from typing import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from castgate.gate.evidence import CERTAIN, UNLABELLED, UNREADABLE, Evidence
+from castgate.gate.evidence import ABSTAINED, CERTAIN, MEASURED, UNLABELLED, UNMEASURED, UNREADABLE, Evidence
 from castgate.stats import FAIL, PASS, per_interval_confidence
 
 UNDECIDED = "UNDECIDED"
 _EPS = 1e-9
-_REVIEW_OUTCOMES_CAP = 200  # distinct reviewable kinds of plate whose outcomes are worked out exactly
+_REVIEWABLE = frozenset({ABSTAINED, MEASURED, UNMEASURED, UNREADABLE})
+REVIEW_DETAILED = 50  # review items kept with their outcomes, per attribute and scope; all ids are kept
 
 
 @dataclass(frozen=True)
@@ -93,12 +94,13 @@ class CastJudgement:
     any_count: int                      # plates that could be any category
     unreadable: tuple[str, ...]         # human-undetermined plate ids
     unlabelled: tuple[str, ...]         # plates with no usable label
-    review: tuple[ReviewItem, ...]      # most decisive first; empty unless UNDECIDED
+    review: tuple[ReviewItem, ...]      # most decisive first (the first REVIEW_DETAILED); empty unless UNDECIDED
     confidence: float
     interval_confidence: float
     cannot_meet: bool                   # the cast size cannot meet the quota
     sizes_that_can: tuple[int, ...]     # nearby cast sizes whose bands hold whole counts
     settled_by: int | None = None       # reviews confirming the first k listed labels would decide it
+    review_ids: tuple[str, ...] = ()    # every plate to review, most decisive first
 
     def count(self, category: str) -> CastCount:
         for item in self.counts:
@@ -142,9 +144,17 @@ def poisson_binomial(probabilities: Sequence[float]) -> np.ndarray:
         >>> poisson_binomial([0.5, 0.5]).tolist()
         [0.25, 0.5, 0.25]
     """
+    return poisson_binomial_grouped(Counter(round(float(p), 12) for p in probabilities).items())
+
+
+def poisson_binomial_grouped(groups: Iterable[tuple[float, int]]) -> np.ndarray:
+    """:func:`poisson_binomial` of ``m`` plates with probability ``p`` for each ``(p, m)``."""
     pmf = np.ones(1)
-    for p, m in sorted(Counter(round(float(p), 12) for p in probabilities).items()):
-        if p <= 0.0:
+    merged: Counter[float] = Counter()
+    for p, m in groups:
+        merged[round(float(p), 12)] += m
+    for p, m in sorted(merged.items()):
+        if p <= 0.0 or m == 0:
             continue
         if p >= 1.0:
             pmf = np.concatenate([np.zeros(m), pmf])
@@ -185,29 +195,86 @@ def upper_quantile(pmf: np.ndarray, tail: float) -> int:
 
 
 # -- the verdict --------------------------------------------------------------------------------------
-def category_range(evidence: Sequence[Evidence], category: str, tail: float) -> tuple[int, int, float]:
-    """``(low, high, expected)`` of the true count of ``category`` (see the module docstring)."""
-    certain_count = labelled_count = any_count = 0
-    right: list[float] = []      # automatic labels of this category: P(right)
-    stray: list[float] = []      # automatic labels of another category: P(truly this one)
-    expected = 0.0
+# Plates with the same kind, label and probabilities behave alike, so the verdict works on classes of
+# plates and their numbers: a cast of 100 000 plates is judged in the time of a few dozen classes.
+ClassKey = tuple  # (kind, label, ((category, p), ...) or None)
+
+
+def plate_classes(evidence: Sequence[Evidence]) -> Counter:
+    """How many plates of each class (kind, label, probabilities) the cast holds."""
+    memo: dict[int, tuple | None] = {}
+    classes: Counter = Counter()
     for item in evidence:
-        if item.probabilities is None:
-            any_count += 1 if item.kind != UNLABELLED else 0
+        probabilities = item.probabilities
+        key = id(probabilities)
+        if key not in memo:
+            memo[key] = None if probabilities is None else tuple(sorted(probabilities.items()))
+        classes[(item.kind, item.label, memo[key])] += 1
+    return classes
+
+
+def class_key(item: Evidence) -> ClassKey:
+    probabilities = item.probabilities
+    return (item.kind, item.label, None if probabilities is None else tuple(sorted(probabilities.items())))
+
+
+def category_range(classes: Mapping[ClassKey, int], category: str, tail: float) -> tuple[int, int, int, int, float]:
+    """``(low, high, labelled, certain, expected)`` of the true count of ``category`` (module docstring)."""
+    certain_count = labelled_count = any_count = 0
+    right: list[tuple[float, int]] = []      # automatic labels of this category: P(right)
+    stray: list[tuple[float, int]] = []      # automatic labels of another category: P(truly this one)
+    expected = 0.0
+    for (kind, label, probabilities), m in classes.items():
+        if m <= 0:
             continue
-        p = item.probabilities.get(category, 0.0)
-        expected += p
-        if item.label == category:
-            labelled_count += 1
-            if item.kind == CERTAIN:
-                certain_count += 1
+        if probabilities is None:
+            any_count += m if kind != UNLABELLED else 0
+            continue
+        p = dict(probabilities).get(category, 0.0)
+        expected += p * m
+        if label == category:
+            labelled_count += m
+            if kind == CERTAIN:
+                certain_count += m
             else:
-                right.append(p)
+                right.append((p, m))
         elif p > 0.0:
-            stray.append(p)
-    low = certain_count + (lower_quantile(poisson_binomial(right), tail) if right else 0)
-    high = labelled_count + any_count + (upper_quantile(poisson_binomial(stray), tail) if stray else 0)
-    return low, high, expected
+            stray.append((p, m))
+    low = certain_count + (lower_quantile(poisson_binomial_grouped(right), tail) if right else 0)
+    high = labelled_count + any_count + (upper_quantile(poisson_binomial_grouped(stray), tail) if stray else 0)
+    return low, high, labelled_count, certain_count, expected
+
+
+def class_verdict(classes: Mapping[ClassKey, int], n: int, settings: Mapping) -> tuple[str, list[CastCount], float]:
+    """The verdict of a cast given as plate classes: ``(verdict, counts, interval confidence)``."""
+    categories, targets, tolerance = settings["categories"], settings["targets"], settings["tolerance"]
+    each = per_interval_confidence(settings["confidence"], len(categories), settings.get("simultaneous", "bonferroni"))
+    tail = (1.0 - each) / 2
+    counts = []
+    for category in categories:
+        band_low, band_high = count_band(targets[category], tolerance, n)
+        low, high, labelled, certain_count, expected = category_range(classes, category, tail)
+        if band_low > band_high or high < band_low or low > band_high:
+            verdict = FAIL
+        elif band_low <= low and high <= band_high:
+            verdict = PASS
+        else:
+            verdict = UNDECIDED
+        counts.append(CastCount(category=category, target=targets[category], band_low=band_low,
+                                band_high=band_high, labelled=labelled, certain=certain_count,
+                                low=low, high=high, expected=expected, verdict=verdict))
+    cannot_meet = not size_can_meet(targets, tolerance, n)
+    verdict = (FAIL if cannot_meet or any(c.verdict == FAIL for c in counts)
+               else PASS if all(c.verdict == PASS for c in counts) else UNDECIDED)
+    return verdict, counts, each
+
+
+def _settle(classes: Counter, key: ClassKey, answer: str, m: int = 1) -> Counter:
+    """``classes`` with ``m`` plates of class ``key`` reviewed as ``answer``."""
+    changed = Counter(classes)
+    changed[key] -= m
+    changed[(CERTAIN, answer, ((answer, 1.0),))] += m
+    return changed
 
 
 def judge_cast(evidence: Sequence[Evidence], *, categories: Sequence[str], targets: Mapping[str, float],
@@ -226,26 +293,11 @@ def judge_cast(evidence: Sequence[Evidence], *, categories: Sequence[str], targe
         as possibly any category.
     """
     n = len(evidence)
-    each = per_interval_confidence(confidence, len(categories), simultaneous)
-    tail = (1.0 - each) / 2
+    settings = dict(categories=categories, targets=targets, tolerance=tolerance, confidence=confidence,
+                    simultaneous=simultaneous)
+    classes = plate_classes(evidence)
+    verdict, counts, each = class_verdict(classes, n, settings)
     cannot_meet = not size_can_meet(targets, tolerance, n)
-    counts = []
-    for category in categories:
-        band_low, band_high = count_band(targets[category], tolerance, n)
-        low, high, expected = category_range(evidence, category, tail)
-        labelled = [e for e in evidence if e.label == category]
-        if band_low > band_high or high < band_low or low > band_high:
-            verdict = FAIL
-        elif band_low <= low and high <= band_high:
-            verdict = PASS
-        else:
-            verdict = UNDECIDED
-        counts.append(CastCount(category=category, target=targets[category], band_low=band_low,
-                                band_high=band_high, labelled=len(labelled),
-                                certain=sum(1 for e in labelled if e.kind == CERTAIN),
-                                low=low, high=high, expected=expected, verdict=verdict))
-    verdict = (FAIL if cannot_meet or any(c.verdict == FAIL for c in counts)
-               else PASS if all(c.verdict == PASS for c in counts) else UNDECIDED)
     judgement = CastJudgement(
         verdict=verdict, plate_count=n, counts=tuple(counts),
         any_count=sum(1 for e in evidence if e.probabilities is None and e.kind != UNLABELLED),
@@ -254,30 +306,36 @@ def judge_cast(evidence: Sequence[Evidence], *, categories: Sequence[str], targe
         review=(), confidence=confidence, interval_confidence=each, cannot_meet=cannot_meet,
         sizes_that_can=sizes_that_can_meet(targets, tolerance, n) if cannot_meet else ())
     if verdict == UNDECIDED and with_review:
-        from dataclasses import replace
-
-        settings = dict(categories=categories, targets=targets, tolerance=tolerance, confidence=confidence,
-                        simultaneous=simultaneous)
-        review = review_list(evidence, settings)
-        judgement = replace(judgement, review=review, settled_by=settled_by(evidence, review, settings))
+        review, ids = review_list(evidence, settings, classes)
+        judgement = replace(judgement, review=review, review_ids=ids,
+                            settled_by=settled_by(evidence, ids, settings, classes))
     return judgement
 
 
-def settled_by(evidence: Sequence[Evidence], review: Sequence[ReviewItem], settings: Mapping) -> int | None:
+def settled_by(evidence: Sequence[Evidence], review: Sequence[str], settings: Mapping,
+               classes: Counter | None = None) -> int | None:
     """The fewest of the listed plates, in order, whose reviews would decide the verdict if they confirm
     the labels (plates that could be anything stay so); None when even all of them would not.
 
     Confirming labels only narrows the plausible ranges, so the smallest such prefix is found by bisection.
     """
-    index = {e.plate_id: i for i, e in enumerate(evidence)}
+    classes = classes if classes is not None else plate_classes(evidence)
+    memo: dict[int, tuple | None] = {}
+    keys = {}
+    for e in evidence:
+        if e.probabilities is not None and e.reviewable:
+            pid = id(e.probabilities)
+            if pid not in memo:
+                memo[pid] = tuple(sorted(e.probabilities.items()))
+            keys[e.plate_id] = (e.kind, e.label, memo[pid])
+    n = len(evidence)
 
     def decided(k: int) -> bool:
-        changed = list(evidence)
-        for item in review[:k]:
-            i = index[item.plate_id]
-            if changed[i].probabilities is not None and changed[i].label is not None:
-                changed[i] = changed[i].settled(changed[i].label)
-        return judge_cast(changed, with_review=False, **settings).verdict != UNDECIDED
+        moved: Counter = Counter(keys[plate_id] for plate_id in review[:k] if plate_id in keys)
+        changed = Counter(classes)
+        for key, m in moved.items():
+            changed = _settle(changed, key, key[1], m)
+        return class_verdict(changed, n, settings)[0] != UNDECIDED
 
     if not review or not decided(len(review)):
         return None
@@ -291,41 +349,46 @@ def settled_by(evidence: Sequence[Evidence], review: Sequence[ReviewItem], setti
     return high
 
 
-def review_list(evidence: Sequence[Evidence], settings: Mapping) -> tuple[ReviewItem, ...]:
-    """The reviewable plates, most decisive first, each with the verdict every answer would give.
+def review_list(evidence: Sequence[Evidence], settings: Mapping,
+                classes: Counter | None = None) -> tuple[tuple[ReviewItem, ...], tuple[str, ...]]:
+    """The reviewable plates, most decisive first: ``(the first REVIEW_DETAILED with the verdict every
+    answer would give, every plate id)``.
 
-    Plates with the same evidence (label, kind, probabilities) give the same outcomes, so outcomes
-    are worked out once per kind of plate. Order: the chance that reviewing the plate alone decides
-    the verdict, then the chance its label is wrong, then plate order.
+    Plates of the same class (kind, label, probabilities) give the same outcomes, so outcomes are
+    worked out once per class. Order: the chance that reviewing the plate alone decides the verdict,
+    then the chance its label is wrong, then plate order.
     """
+    classes = classes if classes is not None else plate_classes(evidence)
     categories = settings["categories"]
-    outcomes_by_key: dict[tuple, tuple[dict[str, str], float]] = {}
+    n = len(evidence)
+    outcomes_by_key: dict[ClassKey, tuple[dict[str, str], float, float]] = {}
+    memo: dict[int, tuple | None] = {}
     items = []
     for index, item in enumerate(evidence):
-        if not item.reviewable:
+        if item.kind not in _REVIEWABLE:
             continue
-        key = (item.kind, item.label, tuple(sorted((item.probabilities or {}).items())))
-        if key not in outcomes_by_key:
-            if len(outcomes_by_key) >= _REVIEW_OUTCOMES_CAP:
-                outcomes_by_key[key] = ({}, 0.0)
-            else:
-                outcomes = {}
-                for answer in categories:
-                    if item.probabilities is not None and item.probabilities.get(answer, 0.0) <= 0.0:
-                        continue
-                    changed = list(evidence)
-                    changed[index] = item.settled(answer)
-                    outcomes[answer] = judge_cast(changed, with_review=False, **settings).verdict
-                weights = ({a: item.probabilities.get(a, 0.0) for a in outcomes} if item.probabilities
-                           else {a: 1.0 / len(outcomes) for a in outcomes})
-                decisive = sum(w for a, w in weights.items() if outcomes[a] != UNDECIDED)
-                outcomes_by_key[key] = (outcomes, decisive)
-        outcomes, decisive = outcomes_by_key[key]
-        items.append((-decisive, -item.p_wrong, index, ReviewItem(
-            plate_id=item.plate_id, label=item.label, kind=item.kind, why=item.why, p_wrong=item.p_wrong,
-            outcomes=dict(outcomes), decisive=decisive)))
-    items.sort(key=lambda t: t[:3])
-    return tuple(t[3] for t in items)
+        pid = id(item.probabilities)
+        if pid not in memo:
+            memo[pid] = None if item.probabilities is None else tuple(sorted(item.probabilities.items()))
+        key = (item.kind, item.label, memo[pid])
+        known = outcomes_by_key.get(key)
+        if known is None:
+            outcomes = {}
+            for answer in categories:
+                if item.probabilities is not None and item.probabilities.get(answer, 0.0) <= 0.0:
+                    continue
+                outcomes[answer] = class_verdict(_settle(classes, key, answer), n, settings)[0]
+            weights = ({a: item.probabilities.get(a, 0.0) for a in outcomes} if item.probabilities
+                       else {a: 1.0 / len(outcomes) for a in outcomes})
+            decisive = sum(w for a, w in weights.items() if outcomes[a] != UNDECIDED)
+            known = outcomes_by_key[key] = (outcomes, decisive, item.p_wrong)
+        items.append((-known[1], -known[2], index, item, known[0]))
+    items.sort()  # plain tuples; the index is unique, so items and outcomes are never compared
+    ids = tuple(t[3].plate_id for t in items)
+    detailed = tuple(ReviewItem(plate_id=item.plate_id, label=item.label, kind=item.kind, why=item.why,
+                                p_wrong=item.p_wrong, outcomes=dict(outcomes), decisive=-negative)
+                     for negative, _, _, item, outcomes in items[:REVIEW_DETAILED])
+    return detailed, ids
 
 
 def count_distribution(evidence: Sequence[Evidence], category: str) -> tuple[int, np.ndarray]:

@@ -16,15 +16,13 @@ from __future__ import annotations
 import dataclasses
 
 from castgate.checks import UNAUDITABLE
-from castgate.gate.cast import UNDECIDED, ReviewItem, judge_cast
+from castgate.gate.cast import REVIEW_DETAILED, UNDECIDED, ReviewItem, judge_cast
 from castgate.gate.explain import explain_cast
 from castgate.gate.results import CAST, AttributeResult, CategoryResult
 from castgate.gate.tally import Tally
 from castgate.manifest import UNDETERMINED
 from castgate.quotas import AttributeQuota
 from castgate.stats import PASS, target_band
-
-REVIEW_ITEMS_KEPT = 50  # per attribute and scope, with their outcomes; the GateResult lists every id
 
 
 def evaluate_cast_attribute(tally: Tally, quota: AttributeQuota, *, gated: bool = True) -> AttributeResult:
@@ -42,13 +40,14 @@ def evaluate_cast_attribute(tally: Tally, quota: AttributeQuota, *, gated: bool 
     elif judgement.verdict == PASS and too_many:
         verdict = UNDECIDED
         undetermined_ids = {e.plate_id for e in evidence if e.label == UNDETERMINED}
-        judgement = dataclasses.replace(judgement, review=tuple(
+        listed = [e for e in evidence if e.plate_id in undetermined_ids]
+        judgement = dataclasses.replace(judgement, review_ids=tuple(e.plate_id for e in listed), review=tuple(
             ReviewItem(plate_id=e.plate_id, label=e.label, kind=e.kind, why=e.why, p_wrong=1.0, outcomes={},
-                       decisive=0.0) for e in evidence if e.plate_id in undetermined_ids))
+                       decisive=0.0) for e in listed[:REVIEW_DETAILED]))
     else:
         verdict = judgement.verdict
-    kept_review = judgement.review[:REVIEW_ITEMS_KEPT]
-    judgement = dataclasses.replace(judgement, review=kept_review if verdict == UNDECIDED else ())
+    if verdict != UNDECIDED:
+        judgement = dataclasses.replace(judgement, review=(), review_ids=())
     categories = tuple(
         CategoryResult(category=c.category, count=c.labelled, share=c.labelled / total if total else 0.0,
                        share_of_all=c.labelled / total if total else 0.0,

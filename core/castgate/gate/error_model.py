@@ -153,6 +153,7 @@ class ErrorModel:
     table: ErrorTable | None
     table_counts: Counts = field(default_factory=dict)
     review_counts: Counts = field(default_factory=dict)
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)  # one shared mapping per question
 
     @classmethod
     def from_table(cls, table: ErrorTable | None, plates: Iterable[Plate] = ()) -> "ErrorModel":
@@ -171,7 +172,16 @@ class ErrorModel:
                        for n in row.values()))
 
     def probabilities(self, attribute: str, method: str | None, auto: str, group: str | None) -> dict[str, float] | None:
-        """``{true category: probability}`` for an automatic label, or None when it is unmeasured."""
+        """``{true category: probability}`` for an automatic label, or None when it is unmeasured.
+
+        The same arguments give the same (shared, read-only) mapping.
+        """
+        key = (attribute, method, auto, group)
+        if key not in self._memo:
+            self._memo[key] = self._probabilities(attribute, method, auto, group)
+        return self._memo[key]
+
+    def _probabilities(self, attribute: str, method: str | None, auto: str, group: str | None) -> dict[str, float] | None:
         if not self.measured(attribute, method) or auto not in ATTRIBUTES[attribute]:
             return None
         if attribute == "skin_group":

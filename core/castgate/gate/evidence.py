@@ -55,7 +55,17 @@ class Evidence:
 
     def settled(self, category: str) -> "Evidence":
         """This plate as if a reviewer labelled it ``category``."""
-        return Evidence(self.plate_id, CERTAIN, category, {category: 1.0}, "as if reviewed")
+        return Evidence(self.plate_id, CERTAIN, category, point_mass(category), "as if reviewed")
+
+
+_POINT_MASSES: dict[str, Mapping[str, float]] = {}
+
+
+def point_mass(value: str) -> Mapping[str, float]:
+    """``{value: 1.0}``, one shared (read-only) mapping per value, so plates of one class share it."""
+    if value not in _POINT_MASSES:
+        _POINT_MASSES[value] = {value: 1.0}
+    return _POINT_MASSES[value]
 
 
 def certain(plate_id: str, value: str, why: str = "human label") -> Evidence:
@@ -63,7 +73,7 @@ def certain(plate_id: str, value: str, why: str = "human label") -> Evidence:
     if value == UNDETERMINED:
         return Evidence(plate_id, UNREADABLE, value, None,
                         "a reviewer marked it undetermined: look again, or replace the plate")
-    return Evidence(plate_id, CERTAIN, value, {value: 1.0}, why)
+    return Evidence(plate_id, CERTAIN, value, point_mass(value), why)
 
 
 def evidence_for(plate: Plate, attribute: str, model: ErrorModel) -> Evidence:

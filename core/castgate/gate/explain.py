@@ -143,7 +143,7 @@ def explain_cast(result: AttributeResult, verdict: str, tally: Tally) -> tuple[s
     if verdict == UNDECIDED and judgement.verdict == PASS:
         share = result.undetermined_share
         return (f"{result.undetermined} undetermined ({pct(share)}, limit {pct(result.max_undetermined)}); "
-                f"{len(judgement.review)} plates to review",
+                f"{len(judgement.review_ids)} plates to review",
                 f"Every plausible count of {where} lies in its band, but {result.undetermined} of its {total} plates "
                 f"({pct(share)}) have an undetermined {attribute}, more than the {pct(result.max_undetermined)} "
                 "the quota allows, so the cast is UNDECIDED until they are reviewed or replaced.")
@@ -178,10 +178,10 @@ def explain_cast(result: AttributeResult, verdict: str, tally: Tally) -> tuple[s
     elif verdict == FAIL:
         tail = f"No plausible count of {', '.join(c.category for c in counts if c.verdict == FAIL)} lies in its band, so {attribute} FAILs here."
     else:
-        review = judgement.review
+        review = judgement.review_ids
         tail = (f"Some plausible counts lie in the band and some outside, so the cast is UNDECIDED until "
                 f"plates are reviewed: {len(review)} plate{'s' if len(review) != 1 else ''} to review, most decisive "
-                "first" + (f" ({', '.join(r.plate_id for r in review[:5])}{', …' if len(review) > 5 else ''})" if review else "")
+                "first" + (f" ({', '.join(review[:5])}{', …' if len(review) > 5 else ''})" if review else "")
                 + ".")
         if judgement.settled_by is not None:
             tail += (f" If the reviews confirm the labels, the first {judgement.settled_by} settle it.")

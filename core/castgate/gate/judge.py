@@ -87,20 +87,24 @@ def review_ids(scopes: Sequence[ScopeResult]) -> tuple[str, ...]:
         for attribute in scope.attributes:
             if attribute.cast is None or not attribute.gated:
                 continue
-            for item in attribute.cast.review:
+            decisive = {item.plate_id: item.decisive for item in attribute.cast.review}
+            for plate_id in attribute.cast.review_ids:
                 order += 1
-                best = ranked.get(item.plate_id)
-                key = (-item.decisive, order)
+                best = ranked.get(plate_id)
+                key = (-decisive.get(plate_id, 0.0), order)
                 if best is None or key < best:
-                    ranked[item.plate_id] = key
+                    ranked[plate_id] = key
     return tuple(sorted(ranked, key=lambda p: ranked[p]))
 
 
 def with_evidence(tallies: Sequence[Tally], plates: Sequence[Plate], quota: Quota, model: ErrorModel) -> list[Tally]:
     """Role tallies with their plates' evidence for every judged attribute (cast question)."""
+    by_role: dict[str, list[Plate]] = {}
+    for plate in plates:
+        by_role.setdefault(plate.role, []).append(plate)
     out = []
     for tally in tallies:
-        mine = [p for p in plates if p.role == tally.scope]
+        mine = by_role.get(tally.scope, [])
         singles = [a for a in quota.attribute_names if JOINT_SEPARATOR not in a]
         evidence = plate_evidence(mine, singles, model, quota.joints)
         out.append(dataclasses.replace(tally, evidence={a: tuple(e) for a, e in evidence.items()}))

@@ -45,7 +45,7 @@ def format_result(result: GateResult) -> str:
         lines.append(f"  {problem.verdict}: {problem.message}. Fix: {problem.fix}")
     if result.review:
         settle = [a.cast.settled_by for s in result.scopes for a in s.attributes
-                  if a.cast is not None and a.gated and a.cast.review]
+                  if a.cast is not None and a.gated and a.cast.review_ids]
         note = ""
         if settle and all(k is not None for k in settle):
             note = (f"; if the reviews confirm the labels, the first {max(k for k in settle if k is not None)}"
