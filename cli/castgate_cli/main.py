@@ -72,7 +72,7 @@ def cli(ctx: click.Context, verbose: int) -> None:
       0  success (for `gate`: PASS)
       1  blocked: the gate says FAIL, UNAUDITABLE or TAMPERED
       2  usage or input error (bad request, quota, batch or model folder)
-      3  INSUFFICIENT: the gate cannot decide yet; more plates are needed
+      3  UNDECIDED (plates to review) or INSUFFICIENT (more plates needed): not decided yet
     """
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="castgate: %(levelname)s: %(message)s")

@@ -123,8 +123,10 @@ def band_text(band_low: int, band_high: int, n: int) -> str:
     return f"{count_span(band_low, band_high)} of {n}"
 
 
-def sizes_words(sizes: Sequence[int]) -> str:
-    return ", ".join(str(s) for s in sizes) if sizes else "none nearby"
+def sizes_words(sizes: Sequence[int], shown: int = 6) -> str:
+    if not sizes:
+        return "none nearby"
+    return ", ".join(str(s) for s in sizes[:shown]) + (", …" if len(sizes) > shown else "")
 
 
 def explain_cast(result: AttributeResult, verdict: str, tally: Tally) -> tuple[str, str]:
@@ -150,7 +152,7 @@ def explain_cast(result: AttributeResult, verdict: str, tally: Tally) -> tuple[s
     counts = judgement.counts
     if judgement.cannot_meet:
         first = next((c for c in counts if c.band_empty), counts[0])
-        reason = (f"a cast of {total} plates cannot meet {_num(first.target)} % ± {_num(result.tolerance)} "
+        reason = (f"a cast of {total} plates cannot meet {_num(first.target)} % ± {_num(result.tolerance)} points "
                   f"({first.category}: no whole count in {(first.target - result.tolerance) * total:.3g}–"
                   f"{(first.target + result.tolerance) * total:.3g} of {total}); sizes that can: "
                   f"{sizes_words(judgement.sizes_that_can)}")
