@@ -160,13 +160,15 @@ def farm(tmp_path_factory, models_root, jax_cache):
             "temps": temps}
 
 
-def plate_rows(batch: Path) -> list[tuple[str, str, int, str]]:
-    """(id, role, seed, SHA-256 of the PNG on disk) for every plate, checking the recorded hashes."""
+def plate_rows(batch: Path) -> list[tuple[str, str, int, str, str]]:
+    """(id, role, seed, SHA-256 of the PNG and of the EXR on disk) for every plate, checking the recorded
+    hashes. Identical plates are identical files whatever the shard split (no wall-clock headers)."""
     rows = []
     for plate in read_manifest(batch).plates:
         for ref in plate.files.values():
             assert sha256_file(batch / ref.path) == ref.sha256, f"{plate.id}: {ref.path} changed"
-        rows.append((plate.id, plate.role, plate.seed, sha256_file(batch / plate.files["png"].path)))
+        rows.append((plate.id, plate.role, plate.seed, sha256_file(batch / plate.files["png"].path),
+                     sha256_file(batch / plate.files["exr"].path)))
     return rows
 
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 from castgate import checkpoints
 from castgate import plates as plate_files
 from castgate.checkpoints import sha256_file
-from castgate.colour import ColourPipeline
+from castgate.colour import WORKING_ACESCG, ColourPipeline
 from castgate.errors import ManifestError, ModelFolderError, OutputFolderError, RequestError
 from castgate.manifest import (FileRef, Manifest, Plate, locked, manifest_path, part_path, read_manifest,
                                read_part, sort_plates, utc_now, write_manifest)
@@ -253,8 +253,7 @@ def write_plate(batch_dir: Path, request: Request, planned: PlannedPlate, srgb: 
     # reference pipeline's output is 8-bit too), so both go back to identical codes within one step.
     srgb = plate_files.to_uint8(srgb).astype("float32") / 255.0
     plate_files.write_png(batch_dir / paths["png"], srgb)
-    plate_files.write_exr(batch_dir / paths["exr"], colour.srgb_to_scene_linear(srgb), metadata,
-                          colour.scene_linear_name)
+    plate_files.write_exr(batch_dir / paths["exr"], colour.srgb_to_scene_linear(srgb), metadata, WORKING_ACESCG)
     awaiting = request.sampling.candidates_per_plate > 1
     return Plate(
         id=planned.plate_id, role=planned.role.id, index=planned.index, prompt=planned.role.prompt,

@@ -9,18 +9,26 @@ Batch folder layout::
     BATCH/plates/<plate id>.exr      scene-linear ACEScg, RGBA half, ZIP-compressed, castgate/* metadata
     BATCH/proxies/<plate id>.png     sRGB 8-bit proxy (what the audit reads and people look at)
     BATCH/contact/<role>.png         contact sheet of a role's kept plates
+
+Colour tags: each EXR carries ``colorInteropID`` ``lin_ap1_scene`` (OpenEXR 3.4's colour attribute) and
+``chromaticities`` (AP1 primaries, ACES white), which readers older than OpenEXR 3.4 understand; each
+PNG carries an ``sRGB`` chunk with the ``gAMA`` and ``cHRM`` values the PNG specification pairs with it.
+No file carries the time it was written: identical plates are identical files, whatever run or shard
+made them.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import struct
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, PngImagePlugin
 
+from castgate.colour import AP1_CHROMATICITIES
 from castgate.errors import PlateError
 from castgate.fileio import atomic_write_bytes, commit_temp, temp_path_beside
 
@@ -40,11 +48,26 @@ def to_uint8(srgb: np.ndarray) -> np.ndarray:
     return np.clip(np.floor(np.asarray(srgb, dtype=np.float32) * 255.0 + 0.5), 0, 255).astype(np.uint8)
 
 
-def write_png(path: Path, srgb: np.ndarray) -> None:
-    """Write an (H, W, 3) sRGB float image as an 8-bit PNG, atomically."""
+def srgb_png_info() -> PngImagePlugin.PngInfo:
+    """PNG chunks that tag an image as sRGB: ``sRGB`` (perceptual intent), ``gAMA`` and ``cHRM``."""
+    info = PngImagePlugin.PngInfo()
+    info.add(b"sRGB", bytes([0]))
+    info.add(b"gAMA", struct.pack(">I", 45455))
+    # white, red, green, blue (CIE xy) x 100000: the sRGB / Rec.709 primaries and D65
+    info.add(b"cHRM", struct.pack(">8I", 31270, 32900, 64000, 33000, 30000, 60000, 15000, 6000))
+    return info
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    """An 8-bit RGB image as PNG bytes tagged sRGB, with no time or software chunks."""
     buffer = io.BytesIO()
-    Image.fromarray(to_uint8(srgb), mode="RGB").save(buffer, format="PNG", optimize=False)
-    atomic_write_bytes(path, buffer.getvalue())
+    image.save(buffer, format="PNG", optimize=False, pnginfo=srgb_png_info())
+    return buffer.getvalue()
+
+
+def write_png(path: Path, srgb: np.ndarray) -> None:
+    """Write an (H, W, 3) sRGB float image as an 8-bit PNG tagged sRGB, atomically."""
+    atomic_write_bytes(path, png_bytes(Image.fromarray(to_uint8(srgb), mode="RGB")))
 
 
 def write_exr(path: Path, linear_rgb: np.ndarray, metadata: Mapping[str, str | int], colourspace: str) -> None:
@@ -54,7 +77,8 @@ def write_exr(path: Path, linear_rgb: np.ndarray, metadata: Mapping[str, str | i
         path: target file.
         linear_rgb: scene-linear pixels (alpha is written as 1: plates are full-frame).
         metadata: stored as ``castgate/<key>`` header attributes (str or int).
-        colourspace: the OCIO colour space name of the pixels, stored as ``oiio:ColorSpace``.
+        colourspace: the OCIO colour space name of the pixels, stored as ``oiio:ColorSpace`` (which
+            OpenImageIO writes as the ``colorInteropID`` attribute); castgate passes ``ACEScg``.
 
     Raises:
         PlateError: OpenImageIO could not write the file.
@@ -68,6 +92,8 @@ def write_exr(path: Path, linear_rgb: np.ndarray, metadata: Mapping[str, str | i
     spec.alpha_channel = 3
     spec.attribute("compression", "zip")
     spec.attribute("oiio:ColorSpace", colourspace)
+    spec.attribute("chromaticities", oiio.TypeDesc("float[8]"), AP1_CHROMATICITIES)
+    spec.attribute("DateTime", "")  # an empty value keeps OpenImageIO from stamping the time of writing
     for key, value in metadata.items():
         spec.attribute(METADATA_PREFIX + key, value if isinstance(value, (int, str)) else str(value))
     tmp = temp_path_beside(path)
@@ -119,6 +145,4 @@ def write_contact_sheet(path: Path, images: Sequence[Path], captions: Sequence[s
         with Image.open(image_path) as image:
             sheet.paste(image.convert("RGB").resize((thumb, thumb), Image.Resampling.LANCZOS), (x, y))
         draw.text((x + 3, y + thumb + 1), caption[:22], fill=(220, 220, 220))
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG")
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, png_bytes(sheet))

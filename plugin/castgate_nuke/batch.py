@@ -165,9 +165,8 @@ def batch_from_manifest(data: Mapping[str, Any], folder: str) -> BatchView:
 
 
 def _nuke_colourspace(colour: Mapping[str, Any]) -> str:
-    # castgate's OCIO names ACEScg "ACEScg" or by its alias "lin_ap1"; Nuke's ACES configs know "ACEScg".
-    name = str(colour.get("exr_colourspace") or "ACEScg")
-    return "ACEScg" if name.lower() in ("acescg", "lin_ap1", "lin_ap1_scene") else name
+    # The name castgate recorded for the compositor's OCIO config (the one $OCIO named at generate time).
+    return str(colour.get("exr_colourspace") or "ACEScg")
 
 
 def _plate_view(data: Mapping[str, Any], folder: str) -> PlateView:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Callable, List, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import nuke
 
@@ -101,6 +101,24 @@ def paste_nodes(text: str, undo_name: str = "Import castgate plates") -> List[st
     finally:
         os.unlink(path)
     return pasted
+
+
+def colourspace_known(name: str) -> Optional[bool]:
+    """Whether the OCIO config in ``$OCIO`` (the one Nuke uses when it is set) knows colour space ``name``
+    (by name, alias or role); None when that cannot be told (no ``$OCIO``, no PyOpenColorIO, a config
+    that does not load)."""
+    path = os.environ.get("OCIO")
+    if not path:
+        return None
+    try:
+        import PyOpenColorIO as OCIO  # ships with Nuke
+    except ImportError:
+        return None
+    try:
+        config = OCIO.Config.CreateFromFile(path)
+    except Exception:  # OCIO raises its own exception type
+        return None
+    return config.getColorSpace(name) is not None
 
 
 def message(text: str) -> None:

@@ -47,7 +47,8 @@ class ImportTab(QtWidgets.QWidget):
         note = QtWidgets.QLabel(
             "The gate runs again before anything is imported. Plates of a batch that does not PASS "
             "need an override with a reason, which castgate records in the batch's manifest. Each plate "
-            "is a self-contained Group (Read of the ACEScg EXR, Premult) with its labels as read-only knobs.")
+            "is a self-contained Group (Read of the ACEScg EXR under the colour space name the batch recorded, "
+            "Premult) with its labels as read-only knobs.")
         note.setWordWrap(True)
         layout.addWidget(note)
 
@@ -142,6 +143,14 @@ class ImportTab(QtWidgets.QWidget):
         text = nodes.import_script(batch, batch.kept_plates, origin=host.free_origin(),
                                    verdict=verdict, note=note, columns=self.columns_spin.value())
         pasted = host.paste_nodes(text)
-        self.panel.show_status("Imported {} plates of {} ({}{}) into the script.".format(
-            len(batch.kept_plates), batch.name, verdict, ", with override" if note else ""))
+        done = "Imported {} plates of {} ({}{}) into the script.".format(
+            len(batch.kept_plates), batch.name, verdict, ", with override" if note else "")
+        if host.colourspace_known(batch.exr_colourspace) is False:
+            self.panel.show_error(
+                "{} Their Reads use the colour space {!r}, which castgate recorded for the OCIO config it was "
+                "given, but the config in $OCIO has no such colour space. Generate with $OCIO (or "
+                "--ocio-config) set to the config Nuke uses, or set the Reads' colorspace to ACEScg by hand."
+                .format(done, batch.exr_colourspace))
+        else:
+            self.panel.show_status(done)
         return pasted

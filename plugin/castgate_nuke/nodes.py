@@ -113,6 +113,11 @@ def nk_string(text: str) -> str:
     return '"' + "".join(out) + '"'
 
 
+def _nk_word(text: str) -> str:
+    """``text`` bare when it is one plain word (as Nuke writes such values), else quoted."""
+    return text if re.match(r"^[A-Za-z0-9_.:+-]+$", text) else nk_string(text)
+
+
 def node_name(plate_id: str) -> str:
     """A Nuke node name for a plate: letters, digits and _ only, never starting with a digit."""
     return "cg_" + re.sub(r"[^A-Za-z0-9_]", "_", plate_id)
@@ -125,7 +130,7 @@ def _colour(value: int) -> str:
 # -- the plate node ---------------------------------------------------------------------------------
 def plate_node_text(values: Mapping[str, str], *, class_name: str = "Group", name: str = "",
                     position: Optional[Tuple[int, int]] = None,
-                    image_size: Optional[Tuple[int, int]] = None) -> str:
+                    image_size: Optional[Tuple[int, int]] = None, colourspace: str = "ACEScg") -> str:
     """The text of one plate node (``Group`` or ``Gizmo``) with its Read, Premult and Output inside.
 
     Args:
@@ -134,6 +139,8 @@ def plate_node_text(values: Mapping[str, str], *, class_name: str = "Group", nam
         name: node name (none for the gizmo file).
         position: DAG ``(xpos, ypos)``.
         image_size: the plate's ``(width, height)``, written as the Read's format.
+        colourspace: the Read's colour space: the name the batch's manifest records for the
+            compositor's OCIO config (``colour.exr_colourspace``).
     """
     lines = [class_name + " {", " inputs 0"]
     if class_name == "Gizmo":
@@ -149,7 +156,7 @@ def plate_node_text(values: Mapping[str, str], *, class_name: str = "Group", nam
         if knob.name in values and values[knob.name] != "":
             lines.append(" {} {}".format(knob.name, nk_string(values[knob.name])))
     lines.append("}")
-    lines += _plate_inside(image_size)
+    lines += _plate_inside(image_size, colourspace)
     lines.append("end_group")
     return "\n".join(lines) + "\n"
 
@@ -165,13 +172,13 @@ def _knob_definition(knob: KnobSpec) -> str:
     return " ".join(parts)
 
 
-def _plate_inside(image_size: Optional[Tuple[int, int]]) -> List[str]:
+def _plate_inside(image_size: Optional[Tuple[int, int]], colourspace: str) -> List[str]:
     read = [" Read {", "  inputs 0", "  file_type exr", '  file "\\[value parent.plate_file]"']
     if image_size is not None:
         width, height = image_size
         read.append('  format "{w} {h} 0 0 {w} {h} 1 "'.format(w=width, h=height))
     read += ["  first 1", "  last 1", "  origfirst 1", "  origlast 1", "  origset true",
-             "  colorspace ACEScg", "  name Read1", "  xpos 0", "  ypos -120", " }"]
+             "  colorspace " + _nk_word(colourspace), "  name Read1", "  xpos 0", "  ypos -120", " }"]
     premult = [" Premult {", "  name Premult1", "  xpos 0", "  ypos -24", " }"]
     output = [" Output {", "  name Output1", "  xpos 0", "  ypos 72", " }"]
     return read + premult + output
@@ -258,7 +265,8 @@ def import_script(batch: BatchView, plates: Sequence[PlateView], *, origin: Tupl
              backdrop_text(batch, verdict, note, origin, size)]
     for plate, position in zip(plates, positions):
         parts.append(plate_node_text(plate_values(batch, plate, verdict, note), name=node_name(plate.id),
-                                     position=position, image_size=image_size(plate.exr, plate.png)))
+                                     position=position, image_size=image_size(plate.exr, plate.png),
+                                     colourspace=batch.exr_colourspace))
     return "".join(parts)
 
 

@@ -198,3 +198,27 @@ def test_missing_model_names_expected_files(tmp_path):
     assert error["type"] == "ModelFolderError"
     assert str(tmp_path / "models" / "dalle-mini") in error["error"] and "flax_model.msgpack" in error["error"]
     assert not (tmp_path / "batch").exists()
+
+
+# -- plates stay ACEScg whatever $OCIO says (castgate issue 15) ---------------------------------------------
+def test_a_linear_709_ocio_config_changes_names_not_plates(tmp_path, models_root, batch, monkeypatch):
+    """$OCIO pointing at a config whose scene_linear is linear Rec.709: the plates are still ACEScg (the same
+    bytes as without it), and the manifest names the config's ACEScg-equivalent space for the Read node."""
+    from ocio_configs import linear_709_config
+
+    config = linear_709_config(tmp_path / "lin709.ocio")
+    monkeypatch.setenv("OCIO", str(config))
+    out = tmp_path / "lin709"
+    result = run("generate", str(request_file(tmp_path)), "-o", str(out), "--model", str(models_root))
+    assert result.exit_code == 0, result.output
+    manifest, reference = read_manifest(out), read_manifest(batch)
+    assert manifest.colour["ocio_config"] == str(config) and manifest.colour["exr_colourspace"] == "CG linear AP1"
+    assert reference.colour["exr_colourspace"] == "ACEScg"
+    for plate, same in zip(manifest.plates, reference.plates):
+        assert {k: f.sha256 for k, f in plate.files.items()} == {k: f.sha256 for k, f in same.files.items()}
+
+    bare = linear_709_config(tmp_path / "bare.ocio", ap1_name=None)
+    monkeypatch.setenv("OCIO", str(bare))
+    refused = run("generate", str(request_file(tmp_path)), "-o", str(tmp_path / "refused"), "--model", str(models_root))
+    assert refused.exit_code == 2 and str(bare) in refused.output and "no ACEScg colour space" in refused.output
+    assert not (tmp_path / "refused").exists()

@@ -35,3 +35,39 @@ def test_ocio_env_is_used_and_bad_config_is_clear(monkeypatch):
     assert ColourPipeline.open().uri == "ocio://cg-config-v2.2.0_aces-v1.3_ocio-v2.4"
     with pytest.raises(ColourError, match="cannot load the OCIO config.*unset them"):
         ColourPipeline.open("/nonexistent/config.ocio")
+
+
+# -- plates are ACEScg whatever $OCIO says (castgate issue 15) -------------------------------------------
+from ocio_configs import linear_709_config  # noqa: E402
+
+
+def test_a_linear_709_config_still_gets_acescg_plates_named_for_it(tmp_path, monkeypatch):
+    config = linear_709_config(tmp_path / "lin709.ocio")
+    monkeypatch.setenv("OCIO", str(config))
+    pipeline = ColourPipeline.open()
+    assert (pipeline.uri, pipeline.scene_linear_name, pipeline.srgb_name) == (
+        str(config), "CG linear AP1", "sRGB - Texture")  # found by its primaries, not by name
+    image = np.random.default_rng(3).random((6, 6, 3), dtype=np.float32)
+    reference = ColourPipeline.open(DEFAULT_CONFIG)
+    assert np.array_equal(pipeline.srgb_to_scene_linear(image), reference.srgb_to_scene_linear(image))
+    record = pipeline.record()
+    assert record["exr_colourspace"] == "CG linear AP1" and record["working_config"] == DEFAULT_CONFIG
+
+
+def test_a_config_without_acescg_is_refused_naming_it(tmp_path):
+    config = linear_709_config(tmp_path / "no_ap1.ocio", ap1_name=None)
+    with pytest.raises(ColourError) as info:
+        ColourPipeline.open(str(config))
+    message = str(info.value)
+    assert str(config) in message and "no ACEScg colour space" in message
+    assert "'Linear Rec.709 (sRGB)'" in message and "$OCIO" in message
+
+
+def test_a_space_named_acescg_that_is_not_is_refused(tmp_path):
+    config = linear_709_config(tmp_path / "liar.ocio", ap1_name=None, fake_acescg=True)
+    with pytest.raises(ColourError, match="named like ACEScg but does not hold ACEScg"):
+        ColourPipeline.open(str(config))
+
+
+def test_older_aces_configs_name_acescg():
+    assert ColourPipeline.open("ocio://cg-config-v2.2.0_aces-v1.3_ocio-v2.4").scene_linear_name == "ACEScg"

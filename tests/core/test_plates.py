@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from castgate.colour import ColourPipeline
@@ -55,3 +56,29 @@ def test_contact_sheet(tmp_path):
     sheet = Image.open(tmp_path / "sheet.png")
     assert sheet.size == (64, 2 * (32 + 14))
     assert sheet.getpixel((40, 5)) == (80, 10, 10)
+
+
+# -- colour tags, no wall-clock headers (castgate issue 15; issue 14 finding 26) ----------------------------
+def test_exr_and_png_carry_colour_tags_and_no_time(tmp_path):
+    import OpenImageIO as oiio
+    from PIL import Image
+
+    from castgate.colour import AP1_CHROMATICITIES
+
+    image = np.random.default_rng(1).random((8, 8, 3), dtype=np.float32)
+    for name in ("a", "b"):
+        write_exr(tmp_path / f"{name}.exr", image, {"seed": 1}, "ACEScg")
+        write_png(tmp_path / f"{name}.png", image)
+    assert (tmp_path / "a.exr").read_bytes() == (tmp_path / "b.exr").read_bytes()
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    source = oiio.ImageInput.open(str(tmp_path / "a.exr"))
+    attributes = {a.name: a.value for a in source.spec().extra_attribs}
+    source.close()
+    assert attributes["colorInteropID"] == "lin_ap1_scene"
+    assert attributes["chromaticities"] == pytest.approx(AP1_CHROMATICITIES, abs=1e-6)
+    assert "DateTime" not in attributes
+    data = (tmp_path / "a.png").read_bytes()
+    assert data.index(b"sRGB") < data.index(b"IDAT") and b"gAMA" in data and b"cHRM" in data
+    assert b"tIME" not in data
+    with Image.open(tmp_path / "a.png") as png:
+        assert png.info.get("srgb") == 0 and png.info.get("gamma") == pytest.approx(0.45455)

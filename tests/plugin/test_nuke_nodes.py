@@ -155,3 +155,27 @@ def test_grid_size_holds_every_plate(make_batch, columns: int) -> None:
     batch = read_batch(str(make_batch()))
     positions, (width, height) = nodes.grid_positions(batch.kept_plates, (0, 0), columns)
     assert max(x for x, _ in positions) + 80 <= width and max(y for _, y in positions) + 40 <= height
+
+
+def test_the_read_uses_the_colour_space_the_manifest_records(make_batch, tmp_path, monkeypatch) -> None:
+    """castgate names ACEScg as the compositor's config does; the pasted Read uses that name, and the panel
+    can tell whether the config in $OCIO knows it."""
+    import plate_batch
+    from ocio_configs import linear_709_config
+
+    from castgate_nuke import host
+
+    folder = make_batch()
+    config = linear_709_config(tmp_path / "lin709.ocio")
+    manifest = plate_batch.read_manifest(folder)
+    manifest["colour"].update(ocio_config=str(config), exr_colourspace="CG linear AP1")
+    plate_batch.write_manifest(folder, manifest)
+    batch = read_batch(str(folder))
+    assert batch.exr_colourspace == "CG linear AP1"
+    text = nodes.import_script(batch, batch.kept_plates, origin=(0, 0), verdict="PASS")
+    reads = [child for node in nk_reader.parse(text).nodes[1:] for child in node.children if child.cls == "Read"]
+    assert reads and {read.knobs["colorspace"] for read in reads} == {"CG linear AP1"}
+    monkeypatch.setenv("OCIO", str(config))
+    assert host.colourspace_known("CG linear AP1") is True and host.colourspace_known("ACEScg") is False
+    monkeypatch.delenv("OCIO")
+    assert host.colourspace_known("ACEScg") is None  # Nuke's own config: cannot be told from here
