@@ -13,7 +13,7 @@ import click
 
 from castgate import __version__
 from castgate.farm.booking import apply_booking
-from castgate_cli.output import Settings, handle_errors
+from castgate_cli.output import Settings, add_verbosity_options, configure_logging, handle_errors
 
 # name -> "module:attribute"; a module holds one command or one group of commands.
 COMMANDS = {
@@ -48,7 +48,7 @@ class LazyGroup(click.Group):
             if exc.name == module_name:  # command not built yet in this checkout
                 return None
             raise
-        return getattr(module, attribute)
+        return add_verbosity_options(getattr(module, attribute))
 
     @staticmethod
     def _spec_importable(name: str) -> bool:
@@ -62,9 +62,10 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="castgate")
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug); also after the subcommand.")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr: no progress, no warnings; also after the subcommand.")
 @click.pass_context
-def cli(ctx: click.Context, verbose: int) -> None:
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """castgate: background-character plates, audited for who they show and gated against quotas.
 
     \b
@@ -74,9 +75,8 @@ def cli(ctx: click.Context, verbose: int) -> None:
       2  usage or input error (bad request, quota, batch or model folder)
       3  UNDECIDED (plates to review) or INSUFFICIENT (more plates needed): not decided yet
     """
-    level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), format="castgate: %(levelname)s: %(message)s")
-    ctx.obj = Settings(verbose=verbose)
+    ctx.obj = Settings(verbose=verbose, quiet=quiet)
+    configure_logging(ctx.obj)
     booked = apply_booking()  # on a farm frame: the booked GPUs and memory only, before JAX starts
     if booked:
         logging.getLogger("castgate").info("farm booking: %s", ", ".join(f"{k}={v}" for k, v in booked.items()))

@@ -5,7 +5,9 @@ Contract for machines (the Nuke panel and farm wrappers rely on it):
 * with ``--json``, the command's result is one JSON object on stdout, printed last;
 * progress goes to stderr as JSON lines ``{"event": "progress", "stage": ..., "done": n, "total": m,
   "eta_s": seconds-or-null}``;
-* an input error prints ``{"error": message, "type": ErrorClassName}`` on stdout and exits 2.
+* an input error prints ``{"error": message, "type": ErrorClassName}`` on stdout and exits 2;
+* stderr holds JSON lines only: log records (castgate's and every library's, Python warnings
+  included) become ``{"event": "log", "level": ..., "logger": ..., "message": ...}``.
 
 For people: a progress bar on a terminal; when stderr is not a terminal (a farm log, a file, a
 pipe), one timestamped line every :data:`LOG_LINES_PER_STAGE`-th of the work (and at least every
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -39,13 +42,96 @@ class Settings:
     """State shared by all subcommands (``ctx.obj``)."""
 
     verbose: int = 0
+    quiet: bool = False
     json: bool = False
+
+
+class _StderrHandler(logging.StreamHandler):
+    """A log handler that always writes to the current ``sys.stderr`` (test runners swap it)."""
+
+    castgate = True
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+class JsonLogFormatter(logging.Formatter):
+    """A log record as one JSON line (``--json``: nothing but JSON on stderr)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"event": "log", "level": record.levelname.lower(), "logger": record.name,
+                "message": record.getMessage()}
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line)
+
+
+def configure_logging(settings: Settings) -> None:
+    """Log to stderr: warnings by default, more per ``-v``, errors only with ``-q``; JSON under ``--json``.
+
+    Python warnings (``warnings.warn``) and every library's log records go the same way.
+    """
+    if settings.quiet:
+        level = logging.ERROR
+    else:
+        level = max(logging.DEBUG, logging.WARNING - 10 * settings.verbose)
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if getattr(h, "castgate", False)), None)
+    if handler is None:
+        handler = _StderrHandler()
+        root.addHandler(handler)
+    handler.setFormatter(JsonLogFormatter() if settings.json
+                         else logging.Formatter("castgate: %(levelname)s: %(message)s"))
+    root.setLevel(level)
+    logging.captureWarnings(True)
+
+
+def current_settings() -> Settings:
+    """The running command's :class:`Settings` (defaults outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    obj = ctx.find_root().obj if ctx is not None else None
+    return obj if isinstance(obj, Settings) else Settings()
 
 
 def _set_json(ctx: click.Context, _param: click.Parameter, value: bool) -> bool:
     if value and isinstance(ctx.find_root().obj, Settings):
         ctx.find_root().obj.json = True
+        configure_logging(ctx.find_root().obj)
     return value
+
+
+def _set_verbosity(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    settings = ctx.find_root().obj
+    if isinstance(settings, Settings) and value:
+        if param.name == "quiet":
+            settings.quiet = True
+        else:
+            settings.verbose += int(value)
+        configure_logging(settings)
+    return value
+
+
+def add_verbosity_options(command: click.Command) -> click.Command:
+    """Give a subcommand (and a group's subcommands) ``-v/--verbose`` and ``-q/--quiet``, so they work
+    after the subcommand's name too (``castgate gate BATCH -v``)."""
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            add_verbosity_options(sub)
+        return command
+    names = {name for param in command.params for name in getattr(param, "opts", [])}
+    if "--verbose" not in names:
+        command.params.append(click.Option(["-v", "--verbose"], count=True, expose_value=False,
+                                           callback=_set_verbosity, help="More log output on stderr (-vv for debug)."))
+    if "--quiet" not in names:
+        command.params.append(click.Option(["-q", "--quiet"], is_flag=True, expose_value=False,
+                                           callback=_set_verbosity,
+                                           help="Only errors on stderr: no progress, no warnings."))
+    return command
 
 
 def json_option(func: Callable) -> Callable:
@@ -75,6 +161,7 @@ def progress(stage: str, as_json: bool, label: str | None = None) -> Iterator[Ca
     shown = 0
     logged = {"done": -1, "at": start}
     as_lines = not as_json and not _is_terminal(sys.stderr)
+    quiet = current_settings().quiet and not as_json
 
     def on_progress(done: int, total: int) -> None:
         nonlocal bar, shown
@@ -85,6 +172,8 @@ def progress(stage: str, as_json: bool, label: str | None = None) -> Iterator[Ca
                     "eta_s": None if eta is None else round(eta, 1)}
             sys.stderr.write(json.dumps(line) + "\n")
             sys.stderr.flush()
+            return
+        if quiet:
             return
         if as_lines:
             step = max(1, -(-total // LOG_LINES_PER_STAGE))

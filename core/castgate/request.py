@@ -124,11 +124,23 @@ def load_request(path: Path) -> Request:
         raise RequestError(["file not found; check the path"], path=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RequestError([f"cannot read the file ({exc})"], path=str(path)) from None
+    return loads_request(text, source=str(path))
+
+
+def loads_request(text: str, *, source: str = "<stdin>") -> Request:
+    """Validate a request given as TOML text (e.g. read from standard input).
+
+    Relative paths in it (a quota file) are resolved against the folder of ``source``: for
+    ``"<stdin>"``, the working directory.
+
+    Raises:
+        RequestError: as :func:`load_request`.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise RequestError([f"not valid TOML: {exc}; fix the syntax at that line"], path=str(path)) from None
-    return parse_request(data, source=str(path))
+        raise RequestError([f"not valid TOML: {exc}; fix the syntax at that line"], path=source) from None
+    return parse_request(data, source=source)
 
 
 def parse_request(data: dict[str, Any], *, source: str = "request.toml") -> Request:

@@ -80,6 +80,8 @@ def submit(request_file: Path, batch_dir: Path, dry_run: bool, spec_out: Path | 
     from castgate.fileio import atomic_write_text
     from castgate.request import load_request
 
+    if str(request_file) == "-":
+        raise click.UsageError("farm hosts read the request file itself: give its path on shared storage, not -")
     request = load_request(request_file)
     settings = load_farm_settings(farm_config) if farm_config else FarmSettings()
     settings = settings.replace(shards=shards, castgate=castgate_cmd, models=models, ocio=ocio, quota=quota,

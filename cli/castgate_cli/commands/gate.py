@@ -17,12 +17,14 @@ import click
 
 from castgate_cli.options import error_table_option, group_by_option, question_option, quota_option
 from castgate_cli.output import emit, json_option, progress
+from castgate_cli.stdin import table_file
 
 
 @click.command()
 @click.argument("batch", required=False, type=click.Path(path_type=Path))
 @click.option("--labels", "labels_csv", type=click.Path(path_type=Path), metavar="CSV",
-              help="Gate a label table made elsewhere (role,...,gender,skin_group,count) instead of a batch.")
+              help="Gate a label table made elsewhere (role,...,gender,skin_group,count) instead of a batch; "
+                   "- reads it from standard input.")
 @quota_option
 @question_option
 @error_table_option
@@ -47,7 +49,7 @@ def gate(ctx: click.Context, batch: Path | None, labels_csv: Path | None, quota:
         assert labels_csv is not None
         if error_table is not None:
             raise click.UsageError("--error-table works with a BATCH: a label table's labels are people's labels")
-        result = gate_label_table(labels_csv, quota, group_by=group_by or None, question=question)
+        result = gate_label_table(table_file(labels_csv), quota, group_by=group_by or None, question=question)
     else:
         if group_by:
             raise click.UsageError("--group-by works with --labels tables; a batch pools its roles only")

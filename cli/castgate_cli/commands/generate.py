@@ -8,6 +8,7 @@ import click
 
 from castgate_cli.options import model_option, ocio_option, rehash_option
 from castgate_cli.output import emit, json_option, progress
+from castgate_cli.stdin import load_request_arg
 
 
 
@@ -23,16 +24,16 @@ from castgate_cli.output import emit, json_option, progress
 @json_option
 def generate(request_file: Path, batch_dir: Path, shard: str, models_root: Path | None,
              ocio_config: str | None, rehash: bool, as_json: bool) -> None:
-    """Generate the plates a REQUEST file asks for into a batch folder.
+    """Generate the plates a REQUEST file asks for into a batch folder (REQUEST - reads it from
+    standard input).
 
     Rerunning the same command resumes: plates whose files still match their recorded SHA-256 are
     skipped, anything else is generated again. What is left is decided before the models are
     loaded, so a finished batch returns in seconds.
     """
     from castgate.generate import Shard, generate_batch
-    from castgate.request import load_request
 
-    request = load_request(request_file)
+    request = load_request_arg(request_file)
     shard_spec = Shard.parse(shard)
     with progress("generate", as_json, label=f"Generating {request.batch}") as on_progress:
         manifest = generate_batch(request, batch_dir, models_root=models_root, ocio_config=ocio_config,

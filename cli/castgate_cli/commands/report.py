@@ -16,12 +16,13 @@ import click
 
 from castgate_cli.options import error_table_option, group_by_option, question_option, quota_option
 from castgate_cli.output import emit, json_option, progress
+from castgate_cli.stdin import table_file
 
 
 @click.command()
 @click.argument("batch", required=False, type=click.Path(path_type=Path))
 @click.option("--labels", "labels_csv", type=click.Path(path_type=Path), metavar="CSV",
-              help="Report on a label table made elsewhere instead of a batch.")
+              help="Report on a label table made elsewhere instead of a batch; - reads it from standard input.")
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path), metavar="DIR",
               help="Folder for report.html and report.json (created if missing).")
 @quota_option
@@ -44,7 +45,7 @@ def report(batch: Path | None, labels_csv: Path | None, out_dir: Path, quota: st
         assert labels_csv is not None
         if error_table is not None:
             raise click.UsageError("--error-table works with a BATCH: a label table's labels are people's labels")
-        result, paths = report_label_table(labels_csv, out_dir, quota, group_by=group_by or None,
+        result, paths = report_label_table(table_file(labels_csv), out_dir, quota, group_by=group_by or None,
                                            question=question)
     else:
         if group_by:

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 import click
 
 from castgate_cli.output import emit, json_option
+from castgate_cli.stdin import table_file
 
 
 @click.command()
@@ -28,7 +29,8 @@ from castgate_cli.output import emit, json_option
               help="A label to set (repeatable): gender=female|male, skin_group=lighter|darker, "
                    "fitzpatrick=I..VI, monk=1..10, or ATTRIBUTE=undetermined.")
 @click.option("--import", "csv_path", type=click.Path(path_type=Path, dir_okay=False), metavar="CSV",
-              help="Import labels from a table: plate_id plus attribute columns (optional note column).")
+              help="Import labels from a table: plate_id plus attribute columns (optional note column); "
+                   "- reads it from standard input.")
 @click.option("--reviewer", required=True, metavar="NAME", help="Who takes responsibility for the labels.")
 @click.option("--note", metavar="TEXT", help="A note kept with the labels (with --plate).")
 @json_option
@@ -46,7 +48,7 @@ def review(batch_dir: Path, plate_id: str | None, assignments: tuple[str, ...], 
     if csv_path is not None:
         if assignments or note:
             raise click.UsageError("--set and --note go with --plate; a CSV carries its own values and notes")
-        result = import_labels(batch_dir, csv_path, reviewer=reviewer)
+        result = import_labels(batch_dir, table_file(csv_path), reviewer=reviewer)
     else:
         if not assignments:
             raise click.UsageError("--plate needs at least one --set ATTRIBUTE=VALUE")

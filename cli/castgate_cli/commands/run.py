@@ -8,6 +8,7 @@ import click
 
 from castgate_cli.options import error_table_option, model_option, ocio_option, question_option, quota_option
 from castgate_cli.output import emit, json_option, progress
+from castgate_cli.stdin import load_request_arg
 
 
 @click.command()
@@ -23,7 +24,8 @@ from castgate_cli.output import emit, json_option, progress
 @click.pass_context
 def run(ctx: click.Context, request_file: Path, batch_dir: Path, quota: str | None, question: str | None,
         error_table: Path | None, models_root: Path | None, ocio_config: str | None, as_json: bool) -> None:
-    """Generate the plates REQUEST asks for, audit them, gate them and write BATCH/report/.
+    """Generate the plates REQUEST asks for, audit them, gate them and write BATCH/report/
+    (REQUEST - reads it from standard input).
 
     Every stage resumes: rerunning the command redoes only what is missing or changed. The exit code
     is the gate's (the cast question unless --question or the quota says otherwise): 0 PASS, 1 blocked
@@ -33,9 +35,8 @@ def run(ctx: click.Context, request_file: Path, batch_dir: Path, quota: str | No
     from castgate.gate import format_result, gate_batch
     from castgate.generate import generate_batch
     from castgate.report import report_batch
-    from castgate.request import load_request
 
-    request = load_request(request_file)
+    request = load_request_arg(request_file)
     with progress("generate", as_json, f"Generating {request.batch}") as on_progress:
         manifest = generate_batch(request, batch_dir, models_root=models_root, ocio_config=ocio_config,
                                   on_progress=on_progress)
