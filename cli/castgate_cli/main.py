@@ -21,6 +21,7 @@ COMMANDS = {
     "run": "castgate_cli.commands.run:run",
     "models": "castgate_cli.commands.models:models",
     "merge": "castgate_cli.commands.merge:merge",
+    "import": "castgate_cli.commands.ingest:import_command",
     "audit": "castgate_cli.commands.audit:audit",
     "review": "castgate_cli.commands.review:review",
     "gate": "castgate_cli.commands.gate:gate",

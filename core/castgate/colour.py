@@ -101,6 +101,19 @@ class ColourPipeline:
         """Convert an (H, W, 3) ACEScg image back to sRGB encoding."""
         return self._apply(rgb, WORKING_ACESCG, WORKING_SRGB)
 
+    def to_acescg(self, rgb: np.ndarray, source: str) -> np.ndarray:
+        """Convert an (H, W, 3) image from colour space ``source`` (a name, alias or colour interop ID
+        of the built-in config) to ACEScg.
+
+        Raises:
+            ColourError: the built-in config does not know ``source``.
+        """
+        if self._config.getColorSpace(source) is None:
+            raise ColourError(f"colour space {source!r} is not one castgate's built-in ACES config knows",
+                              where=WORKING_CONFIG, fix="Use an ACES studio config name such as ACEScg, "
+                                                        "ACES2065-1 or 'Linear Rec.709 (sRGB)'")
+        return self._apply(rgb, source, WORKING_ACESCG)
+
     def _apply(self, rgb: np.ndarray, source: str, target: str) -> np.ndarray:
         pixels = np.ascontiguousarray(rgb, dtype=np.float32).copy()
         if pixels.ndim != 3 or pixels.shape[-1] != 3:

@@ -68,3 +68,7 @@ class LabelsFileError(CastgateError):
 
 class FarmError(CastgateError):
     """A farm job cannot be built or submitted."""
+
+
+class IngestError(CastgateError):
+    """A folder of plates from another generator (or its sidecar table) that ``castgate import`` cannot take."""

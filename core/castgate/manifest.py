@@ -130,6 +130,7 @@ class Plate:
     human_labels: Mapping[str, HumanLabel] = field(default_factory=dict)  # attribute -> label
     audit: AuditRecord | None = None
     balance: Mapping[str, Any] | None = None  # castgate balance: {"round", "aim", "steering"} (docs/balance.md)
+    origin: Mapping[str, Any] | None = None   # castgate import: the original file and generator (docs/import.md)
 
     def label(self, attribute: str) -> str | None:
         """The effective label value: the human one if present, else the automatic one, else None."""
@@ -167,6 +168,7 @@ class Manifest:
     agreement: Mapping[str, Any] = field(default_factory=dict)
     verdict: Mapping[str, Any] | None = None
     balance: Mapping[str, Any] | None = None   # castgate balance: cast sizes, rounds, outcome (docs/balance.md)
+    imported: Mapping[str, Any] | None = None  # castgate import: plates castgate did not make (docs/import.md)
     castgate_version: str = __version__
     schema_version: int = SCHEMA_VERSION
 
@@ -221,12 +223,12 @@ class Manifest:
 
 
 # -- plain <-> dataclass ---------------------------------------------------------------------------
+OPTIONAL_FIELDS = ("balance", "origin", "imported")  # written only when set
 def _fields_of(obj: Any) -> dict[str, Any]:
     """JSON encoder hook: a manifest dataclass as its fields (the encoder handles what they hold)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        if getattr(obj, "balance", False) is None:  # optional; absent rather than null, as before balance
-            return {k: v for k, v in obj.__dict__.items() if k != "balance"}
-        return obj.__dict__
+        # optional fields are absent rather than null, as before they existed
+        return {k: v for k, v in obj.__dict__.items() if not (k in OPTIONAL_FIELDS and v is None)}
     if isinstance(obj, Mapping):
         return dict(obj)
     raise TypeError(f"cannot store {type(obj).__name__} in a manifest")
@@ -241,6 +243,7 @@ def _plate_from_plain(d: Mapping[str, Any]) -> Plate:
         labels={k: AutoLabel(**v) for k, v in d.get("labels", {}).items()},
         human_labels={k: HumanLabel(**v) for k, v in d.get("human_labels", {}).items()},
         audit=AuditRecord(**d["audit"]) if d.get("audit") else None, balance=d.get("balance"),
+        origin=d.get("origin"),
     )
 
 
@@ -252,7 +255,7 @@ def _manifest_from_plain(d: Mapping[str, Any]) -> Manifest:
         plates=tuple(_plate_from_plain(p) for p in d.get("plates", [])),
         events=tuple(Event(**e) for e in d.get("events", [])),
         audit_settings=d.get("audit_settings", {}), agreement=d.get("agreement", {}),
-        verdict=d.get("verdict"), balance=d.get("balance"),
+        verdict=d.get("verdict"), balance=d.get("balance"), imported=d.get("imported"),
     )
 
 
