@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up castgate on a fresh machine (Python 3.11): a virtual environment in .venv with castgate,
-# its command and its developer tools. With --tests, also headless Chromium for the report tests.
+# its command and its developer tools. With --tests, also headless Chromium for the report tests and
+# axe-core (npm) for the report's accessibility test.
 # Safe to rerun: it only installs what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,5 +23,9 @@ if [ "${1:-}" = "--tests" ] && ! command -v chromium >/dev/null 2>&1; then
     [ "$(id -u)" = 0 ] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
+fi
+if [ "${1:-}" = "--tests" ] && command -v npm >/dev/null 2>&1; then
+    # axe-core for the report's accessibility test (tests/core/test_report_a11y.py), pinned in tests/axe.
+    npm ci --prefix tests/axe --no-audit --no-fund --loglevel=error >/dev/null
 fi
 echo "castgate is set up in .venv ($(.venv/bin/castgate --version))"

@@ -39,7 +39,7 @@ td:not(.l) { white-space: nowrap; }
 .chart .legend, .chart .tick, .chart .group-label { font-size: 11px; fill: #333; }
 .chart .verdict-tag { font-size: 10px; font-weight: 700; }
 .chart .grid { stroke: #e6e6ea; } .chart .axis { stroke: #888; }
-.chart .band { fill: #c9c9cf; opacity: .55; } .chart .target { stroke: #333; stroke-dasharray: 3 2; }
+.chart .band { fill: #c9c9cf; opacity: .55; stroke: #5f6368; stroke-width: 1; } .chart .target { stroke: #333; stroke-dasharray: 3 2; }
 .chart .whisker { stroke: #111; stroke-width: 1.4; fill: none; }
 .why li { margin: 6px 0; } .problem { border-left: 4px solid #b3261e; background: #fbeeee; padding: 6px 10px; margin: 6px 0; }
 .sheet { display: flex; flex-wrap: wrap; gap: 8px; }
@@ -51,6 +51,19 @@ td:not(.l) { white-space: nowrap; }
 .card ul { list-style: none; margin: 2px 0 0; padding: 0; }
 details { margin: 6px 0; } summary { cursor: pointer; font-weight: 600; }
 code { background: var(--panel); padding: 0 3px; border-radius: 3px; }
+.notice { border-radius: 6px; padding: 8px 12px; margin: 8px 0 0; background: #fff; color: var(--fg); }
+.notice strong { color: #7a0000; }
+.no-labels { border-left: 4px solid #6b3fa0; background: #f3eef9; padding: 6px 10px; margin: 6px 0; }
+@media print {
+  body { padding: 0; max-width: none; font-size: 10.5px; }
+  h2 { break-after: avoid; } .chart, .card, .problem, .notice, tr { break-inside: avoid; }
+  .banner, .tag, .chart, .card img { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+  table { width: 100%; table-layout: auto; font-size: 9.5px; } th, td { padding: 2px 4px; }
+  td:not(.l) { white-space: normal; } td, th { overflow-wrap: anywhere; }
+  .charts { overflow: visible; display: block; } .chart { max-width: 100%; height: auto; margin: 4px 0; }
+  details > summary { list-style: none; } details > summary::-webkit-details-marker { display: none; }
+  details::details-content { content-visibility: visible; display: contents; }
+}
 """
 
 BANNER_COLOURS = {"PASS": "#1b7f3b", "FAIL": "#b3261e", "INSUFFICIENT": "#8a6d00", "UNDECIDED": "#8a6d00",
@@ -113,8 +126,8 @@ def render_html(report: Mapping[str, Any], thumbnails: Mapping[str, str] | None 
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>{e(report['title'])} — {e(gate['verdict'])}</title><style>{CSS}</style></head><body>"
-            + "".join(s for s in sections if s) + "</body></html>\n")
+            f"<title>{e(report['title'])} — {e(gate['verdict'])}</title><style>{CSS}</style></head><body><main>"
+            + "".join(s for s in sections if s) + "</main></body></html>\n")
 
 
 # -- sections ------------------------------------------------------------------------------------------
@@ -131,12 +144,34 @@ def _banner(report: Mapping[str, Any]) -> str:
             ("castgate", report["castgate_version"])]
     items = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in rows)
     words = CAST_WORDS if question == "cast" else VERDICT_WORDS
+    notices = _notices(report)
     return (f"<h1>{e(report['title'])}</h1>"
             f'<section class="banner" style="background:{BANNER_COLOURS.get(verdict, "#444")}" id="verdict">'
             f'<div class="verdict">{e(verdict)}</div><div class="summary question">{e(question)} question: '
             f'{e(gate.get("question_words", ""))}</div>'
             f'<div class="summary">{e(words.get(verdict, VERDICT_WORDS.get(verdict, "")))}</div>'
-            f'<div class="summary">{e(gate["summary"])}</div><dl>{items}</dl></section>')
+            f'<div class="summary">{e(gate["summary"])}</div><dl>{items}</dl>{notices}</section>')
+
+
+def _notices(report: Mapping[str, Any]) -> str:
+    """Inside the banner: import overrides (who, when, why), demo models, plates from another generator."""
+    out = []
+    for override in report.get("overrides") or []:
+        out.append(f'<p class="notice override"><strong>Imported with an override</strong> by {e(override["user"])} '
+                   f'on {e(override["time"])} at verdict {e(override.get("verdict") or "not gated")}: '
+                   f'&ldquo;{e(override.get("reason") or "")}&rdquo;</p>')
+    provenance = report.get("provenance") or {}
+    if provenance.get("demo_models"):
+        out.append('<p class="notice demo"><strong>Demo models:</strong> these plates come from castgate\'s '
+                   'random-weight demo checkpoints. They draw noise, not people, so this report shows how '
+                   'castgate works, not a real cast.</p>')
+    imported = provenance.get("imported")
+    if imported:
+        names = ", ".join(imported.get("generators") or []) or "not named"
+        out.append(f'<p class="notice imported"><strong>Not made by castgate:</strong> {e(imported.get("images", ""))} '
+                   f'image(s) imported from {e(imported.get("folder", ""))} ({e(imported.get("mode", ""))}); '
+                   f'generator: {e(names)}.</p>')
+    return "".join(out)
 
 
 def _glance(report: Mapping[str, Any]) -> str:
@@ -201,19 +236,26 @@ def _charts(report: Mapping[str, Any]) -> str:
         categories = report["categories"][attribute]
         per_kind: dict[str, list[dict[str, Any]]] = {"role": [], "other": []}
         confidence = None
+        unreadable = []
         for scope in gate["scopes"]:
             result = next(a for a in scope["attributes"] if a["attribute"] == attribute)
             confidence = confidence or result["confidence"]
-            group = {"label": scope["title"] if scope["kind"] == "role" else _scope_label(scope),
-                     "verdict": result["verdict"], "bars": _bars(result)}
+            name = scope["title"] if scope["kind"] == "role" else _scope_label(scope)
+            if not result.get("determined"):  # nothing to draw: an empty axis would look like 0 %
+                unreadable.append(name)
+                continue
+            group = {"label": name, "verdict": result["verdict"], "bars": _bars(result)}
             per_kind["role" if scope["kind"] == "role" else "other"].append(group)
         label = f"{100 * (confidence or 0.95):g} %"
         out.append('<div class="charts">')
-        out.append(grouped_bar_chart(per_kind["role"], categories, title=f"{attribute} per role",
-                                     confidence_label=label))
-        out.append(grouped_bar_chart(per_kind["other"], categories, title=f"{attribute} pooled",
-                                     confidence_label=label))
+        for kind, title in (("role", f"{attribute} per role"), ("other", f"{attribute} pooled")):
+            if per_kind[kind]:
+                out.append(grouped_bar_chart(per_kind[kind], categories, title=title, confidence_label=label))
         out.append("</div>")
+        if unreadable:
+            out.append(f'<p class="no-labels"><strong>{e(attribute)}: no readable labels</strong> in '
+                       f'{e(", ".join(unreadable))}: no plate there has a determined {e(attribute)} label, so '
+                       f'there is no share to draw (UNAUDITABLE). Review those plates by hand or regenerate them.</p>')
     out.append("</section>")
     return "".join(out)
 

@@ -17,6 +17,7 @@ from castgate.manifest import ATTRIBUTES, UNDETERMINED, Manifest, Plate, utc_now
 
 REPORT_VERSION = 1
 NOT_LABELLED = "not labelled"
+OVERRIDE_EVENT = "import-override"  # castgate override: plates imported although the gate did not pass
 
 CONDITION_SCALE_NOTE = (
     "A higher condition scale (classifier-free guidance) makes plates follow the prompt more closely and "
@@ -56,7 +57,26 @@ def build_batch_report(manifest: Manifest, result: GateResult, *,
                                                          for s in result.scopes}),
         "plates": [_plate_record(p, attributes) for p in manifest.plates],
         "tampered_plate_ids": list(tampered_ids),
+        "overrides": overrides(manifest),
+        "provenance": provenance(manifest),
     }
+
+
+def overrides(manifest: Manifest) -> list[dict[str, Any]]:
+    """Every import override recorded on the batch: who took responsibility, when, why, at which verdict."""
+    return [{"user": event.user, "time": event.time, "reason": event.details.get("reason"),
+             "verdict": event.details.get("verdict"), "recorded_by": event.details.get("recorded_by")}
+            for event in manifest.events if event.kind == OVERRIDE_EVENT]
+
+
+def provenance(manifest: Manifest) -> dict[str, Any]:
+    """Where the plates came from: castgate's random-weight demo models, another generator, or castgate."""
+    models = manifest.request.get("models") if isinstance(manifest.request, Mapping) else None
+    demo = bool(isinstance(models, Mapping) and models.get("demo"))
+    imported = _plain(manifest.imported) if manifest.imported else None
+    return {"demo_models": demo, "imported": imported,
+            "made_by": "another generator (castgate import)" if imported else
+                       "castgate's demo models (random weights)" if demo else "castgate"}
 
 
 def build_table_report(table: LabelTable, result: GateResult) -> dict[str, Any]:
@@ -88,6 +108,8 @@ def build_table_report(table: LabelTable, result: GateResult) -> dict[str, Any]:
         "balance": None,
         "plates": [],
         "tampered_plate_ids": [],
+        "overrides": [],
+        "provenance": None,
     }
 
 

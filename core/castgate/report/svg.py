@@ -15,8 +15,10 @@ from html import escape
 from typing import Any, Mapping, Sequence
 
 # Okabe–Ito, colour-blind safe; categories take colours in their attribute's order.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#56B4E9", "#CC79A7", "#F0E442", "#000000",
-           "#999999", "#882255")
+# Okabe-Ito hues, the light ones darkened so every bar, dot and swatch has at least 3:1 contrast against
+# the white chart background (WCAG 2.1 SC 1.4.11, graphics); tests/core/test_report_a11y.py checks it.
+PALETTE = ("#0072B2", "#B87700", "#009E73", "#D55E00", "#2E86C1", "#B84D9A", "#8F7F00", "#000000",
+           "#767676", "#882255")
 VERDICT_COLOURS = {"PASS": "#1b7f3b", "FAIL": "#b3261e", "INSUFFICIENT": "#8a6d00", "UNDECIDED": "#8a6d00",
                    "UNAUDITABLE": "#6b3fa0",
                    "TAMPERED": "#b3261e", None: "#666666"}
