@@ -211,4 +211,22 @@ def retone_skin(rgb: "np.ndarray", landmarks: Sequence[Sequence[float]], swatch:
     return retone(rgb, landmarks, swatch, method)
 
 
-__all__ += ["png_bytes", "make_image_batch", "plate_ids", "astronaut", "grace_hopper", "resized", "retone_skin"]
+def erring_error_table(folder: Path, error_rate_cases: int = 3) -> Path:
+    """The shipped error table, but with a labeller that gets ``error_rate_cases`` of 103 skin groups wrong in
+    each group: balance and gate tests that need the labeller's error to matter must not depend on how good
+    the shipped auditor happens to be."""
+    import json
+
+    shipped = Path(__file__).resolve().parents[1] / "core" / "castgate" / "data" / "labeller-error.json"
+    table = json.loads(shipped.read_text())
+    skin = table["attributes"]["skin_group"]
+    skin["confusion"] = {"lighter": {"lighter": {"lighter": 100}, "darker": {"lighter": error_rate_cases}},
+                         "darker": {"darker": {"darker": 100}, "lighter": {"darker": error_rate_cases}}}
+    skin["cases"] = {"lighter": 100 + error_rate_cases, "darker": 100 + error_rate_cases}
+    skin["abstained"] = {"lighter": 0, "darker": 0}
+    path = Path(folder) / "labeller-error.json"
+    path.write_text(json.dumps(table))
+    return path
+
+
+__all__ += ["erring_error_table", "png_bytes", "make_image_batch", "plate_ids", "astronaut", "grace_hopper", "resized", "retone_skin"]

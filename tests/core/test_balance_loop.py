@@ -15,12 +15,21 @@ from castgate.gate import gate_batch
 from castgate.report import report_batch
 from castgate.manifest import manifest_path, read_manifest
 from castgate.request import parse_request
+from batch_factory import erring_error_table
 from photo_generator import PhotoGenerator
 
 PHRASES = {"with dark skin": "darker", "with light skin": "lighter"}
 # Within ±25 points: a cast of 4 may hold 1–3 darker plates, so a cast can pass the cast question with the
 # labeller's measured error (an exact 2-of-4 band cannot pass on automatic labels alone: see docs/balance.md).
 QUOTA = 'name = "skin parity"\ntolerance = 0.25\n[skin_group]\ntargets = {lighter = 0.5, darker = 0.5}\n'
+
+
+@pytest.fixture(autouse=True)
+def labeller_with_errors(tmp_path, monkeypatch):
+    """The loop verifies with the shipped error table: give it one whose skin-group error can tip a cast."""
+    from castgate.gate import error_model
+
+    monkeypatch.setattr(error_model, "SHIPPED_TABLE", erring_error_table(tmp_path))
 
 
 def make_request(tmp_path: Path, steering: bool, seed: int = 1):

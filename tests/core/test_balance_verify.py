@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from batch_factory import labelled, make_batch
+from batch_factory import erring_error_table, labelled, make_batch
 from castgate.balance.candidates import candidates_of
 from castgate.balance.select import cast_bands, select_cast
 from castgate.balance.verify import select_verified
@@ -26,20 +26,6 @@ def measured(manifest):
     return dataclasses.replace(manifest, plates=tuple(plates))
 
 
-def with_skin_errors(tmp_path):
-    """The shipped table with a labeller that gets about 3 % of skin groups wrong (the test must not depend on
-    how good the shipped auditor happens to be)."""
-    table = json.loads(TABLE.read_text())
-    table["attributes"]["skin_group"]["confusion"] = {
-        "lighter": {"lighter": {"lighter": 100}, "darker": {"lighter": 3}},
-        "darker": {"darker": {"darker": 100}, "lighter": {"darker": 3}}}
-    table["attributes"]["skin_group"]["cases"] = {"lighter": 103, "darker": 103}
-    table["attributes"]["skin_group"]["abstained"] = {"lighter": 0, "darker": 0}
-    path = tmp_path / "labeller-error.json"
-    path.write_text(json.dumps(table))
-    return path
-
-
 def test_a_cast_the_error_could_tip_is_tightened_until_it_passes(tmp_path):
     skins = ["lighter", "lighter", "lighter", "darker", "darker", "lighter", "darker", "lighter"]
     batch = make_batch(tmp_path / "b", {"extra": [{"skin_group": s} for s in skins]})
@@ -48,7 +34,7 @@ def test_a_cast_the_error_could_tip_is_tightened_until_it_passes(tmp_path):
     plain = select_cast(candidates_of(manifest, ("skin_group",)), cast_bands(QUOTA, sizes), sizes)
     plain_skins = sorted(manifest.plate(p).label("skin_group") for p in plain.selected)
     assert plain_skins == ["darker", "lighter", "lighter", "lighter"]  # 1 darker: inside 1–3 on its labels
-    verified = select_verified(manifest, sizes, QUOTA, error_table=with_skin_errors(tmp_path))
+    verified = select_verified(manifest, sizes, QUOTA, error_table=erring_error_table(tmp_path))
     assert verified.passed and verified.tightenings >= 1
     assert sorted(manifest.plate(p).label("skin_group") for p in verified.selection.selected) == \
         ["darker", "darker", "lighter", "lighter"]
