@@ -1,5 +1,6 @@
-"""The panel's Audit tab: verdict, per-role bars against the target band, thumbnails filtered by role and
-label, label corrections (``castgate review``) and the HTML report."""
+"""The panel's Audit tab: verdict (and the question it answers), per-role bars against the target band,
+the plates the cast question asks to review, thumbnails filtered by role and label, label corrections
+(``castgate review``; reviewing a listed plate gates again) and the HTML report."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
 from castgate_nuke import command, settings
 from castgate_nuke.batch import REVIEWABLE, UNDETERMINED, PlateView, bar_rows, filter_plates, label_filters, \
-    parse_verdict
+    parse_verdict, review_reasons
 from castgate_nuke.command import Outcome
 from castgate_nuke.qt import QtCore, QtGui, QtWidgets
 from castgate_nuke.widgets import BandChart, VerdictBanner
@@ -58,6 +59,18 @@ class AuditTab(QtWidgets.QWidget):
         layout.addLayout(top)
         self.chart = BandChart()
         layout.addWidget(self.chart)
+
+        self.review_box = QtWidgets.QGroupBox("Review these plates")
+        review_list_layout = QtWidgets.QVBoxLayout(self.review_box)
+        self.question_label = QtWidgets.QLabel("")
+        self.question_label.setWordWrap(True)
+        review_list_layout.addWidget(self.question_label)
+        self.review_list = QtWidgets.QListWidget()
+        self.review_list.setMaximumHeight(96)
+        self.review_list.currentItemChanged.connect(self._review_item_selected)
+        review_list_layout.addWidget(self.review_list)
+        self.review_box.setVisible(False)
+        layout.addWidget(self.review_box)
 
         filters = QtWidgets.QHBoxLayout()
         filters.addWidget(QtWidgets.QLabel("Role"))
@@ -158,6 +171,39 @@ class AuditTab(QtWidgets.QWidget):
         count = len(batch.kept_plates) if batch else 0
         self.banner.show_verdict(panel.verdict, name, panel.verdict_stale, count)
         self.chart.set_bars(bar_rows(panel.verdict) if panel.verdict else [])
+        self._fill_review_list()
+
+    def _fill_review_list(self) -> None:
+        """The cast question's plates to review, most decisive first, each with why it matters."""
+        verdict = self.panel.verdict
+        self.review_list.blockSignals(True)
+        self.review_list.clear()
+        ids = verdict.review if verdict is not None else ()
+        reasons = review_reasons(verdict) if verdict is not None else {}
+        for plate_id in ids:
+            why = reasons.get(plate_id, [])
+            item = QtWidgets.QListWidgetItem(plate_id + ("  -  " + why[0] if why else ""))
+            item.setData(PLATE_ID_ROLE, plate_id)
+            item.setToolTip("\n".join(why) or plate_id)
+            self.review_list.addItem(item)
+        self.review_list.blockSignals(False)
+        question = verdict.question if verdict is not None else ""
+        if question:
+            self.question_label.setText(
+                "Question: {}. {}".format(question, "{} plate{} could change the verdict; select one to review it. "
+                                          "Saving its labels gates again.".format(len(ids), "s" if len(ids) != 1 else "")
+                                          if ids else "Nothing to review."))
+        self.review_box.setVisible(bool(ids))
+
+    def _review_item_selected(self, *_args: object) -> None:
+        item = self.review_list.currentItem()
+        if item is None:
+            return
+        plate_id = str(item.data(PLATE_ID_ROLE))
+        if all(self.thumbnails.item(row).data(PLATE_ID_ROLE) != plate_id for row in range(self.thumbnails.count())):
+            self.role_filter.setCurrentIndex(0)  # the plate may be filtered out: show every plate
+            self.label_filter.setCurrentIndex(0)
+        self._select_plate(plate_id)
 
     def _fill_thumbnails(self, *_args: object) -> None:
         batch = self.panel.batch
@@ -271,11 +317,17 @@ class AuditTab(QtWidgets.QWidget):
         panel = self.panel
         if not outcome.ok:
             return
+        listed = panel.verdict is not None and plate_id in panel.verdict.review
         panel.reload_batch()
         panel.set_verdict(panel.verdict, stale=True)
         self._select_plate(plate_id)
+        saved = ", ".join("{}={}".format(k, v) for k, v in sorted(changes.items()))
+        if listed:  # a plate the cast question asked about: its review updates the verdict at once
+            panel.show_status("Saved {} for {}; gating again.".format(saved, plate_id))
+            self.check_gate()
+            return
         panel.show_status("Saved {} for {}. Press Check gate for a verdict with the new labels.".format(
-            ", ".join("{}={}".format(k, v) for k, v in sorted(changes.items())), plate_id))
+            saved, plate_id))
 
     def open_report(self) -> bool:
         """Open BATCH/report/report.html in the browser, making it first with ``castgate report``."""

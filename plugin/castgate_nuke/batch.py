@@ -92,6 +92,8 @@ class Verdict:
     bars: Tuple[CategoryBar, ...] = ()
     problems: Tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict)
+    question: str = ""                  # "cast" or "generator" (older results name none)
+    review: Tuple[str, ...] = ()        # cast question: plate ids to review, most decisive first
 
     @property
     def passed(self) -> bool:
@@ -222,8 +224,32 @@ def parse_verdict(data: Mapping[str, Any]) -> Verdict:
         if isinstance(row, Mapping):
             bars.extend(_bars_from_scope(row))
     problems = tuple(_problem_text(p) for p in (data.get("problems") or []))
+    review = data.get("review") or ()
     return Verdict(name=verdict_name(data), quota=str(quota), summary=str(data.get("summary") or ""),
-                   bars=tuple(bars), problems=problems, raw=dict(data))
+                   bars=tuple(bars), problems=problems, raw=dict(data), question=str(data.get("question") or ""),
+                   review=tuple(str(i) for i in review) if isinstance(review, (list, tuple)) else ())
+
+
+def review_reasons(verdict: Verdict) -> Dict[str, List[str]]:
+    """Plate id -> why its review matters and what each answer would do, from the cast question's result."""
+    reasons = {}  # type: Dict[str, List[str]]
+    for scope in verdict.raw.get("scopes") or []:
+        if not isinstance(scope, Mapping):
+            continue
+        for attribute in scope.get("attributes") or []:
+            cast = attribute.get("cast") if isinstance(attribute, Mapping) else None
+            if not isinstance(cast, Mapping):
+                continue
+            for item in cast.get("review") or []:
+                if not isinstance(item, Mapping):
+                    continue
+                outcomes = ", ".join("{} -> {}".format(k, v) for k, v in (item.get("outcomes") or {}).items())
+                text = "{} in {}: {}{}".format(attribute.get("attribute"), scope.get("title") or scope.get("scope"),
+                                               item.get("why", ""), "; if " + outcomes if outcomes else "")
+                found = reasons.setdefault(str(item.get("plate_id")), [])
+                if text not in found:
+                    found.append(text)
+    return reasons
 
 
 def _bars_from_scope(row: Mapping[str, Any]) -> List[CategoryBar]:

@@ -40,6 +40,8 @@ class VerdictBanner(QtWidgets.QLabel):
         else:
             name = verdict.name
             detail = "quota {}".format(verdict.quota) if verdict.quota else ""
+            if verdict.question:
+                detail += " ({} question)".format(verdict.question)
         parts = [p for p in (batch_name, detail, "{} kept plates".format(plate_count) if plate_count else "") if p]
         note = ""
         if verdict is not None and verdict.summary:

@@ -388,3 +388,34 @@ def test_screenshots(qtbot: Any, script: Path, panel: CastgatePanel, make_batch:
             Path(target).mkdir(parents=True, exist_ok=True)
             pixmap.save(str(Path(target) / name))
     print("screenshots in", tmp_path)
+
+
+def test_the_cast_verdict_lists_plates_to_review_and_reviewing_one_gates_again(
+        qtbot: Any, panel: CastgatePanel, make_batch: Callable[..., Path], fake_castgate: Dict[str, Any]) -> None:
+    folder = make_batch()
+    manifest = plate_batch.read_manifest(folder)
+    record = plate_batch.verdict_record(plate_batch.gate_result(manifest))
+    record.update(verdict="UNDECIDED", exit_code=3, question="cast", review=["office_a_clerk_0001"])
+    record["scopes"] = [{"scope": "clerk", "title": "clerk", "kind": "role", "verdict": "UNDECIDED",
+                         "attributes": [{"attribute": "gender", "gated": True, "verdict": "UNDECIDED",
+                                         "cast": {"review": [{"plate_id": "office_a_clerk_0001",
+                                                              "why": "automatic male, unmeasured",
+                                                              "outcomes": {"female": "PASS", "male": "FAIL"}}]}}]}]
+    manifest["verdict"] = record
+    plate_batch.write_manifest(folder, manifest)
+    assert panel.open_batch(str(folder))
+    tab = panel.audit_tab
+    assert "cast question" in tab.banner.text() and tab.banner.property("verdict") == "UNDECIDED"
+    assert not tab.review_box.isHidden() and tab.review_list.count() == 1
+    item = tab.review_list.item(0)
+    assert item.text().startswith("office_a_clerk_0001") and "female -> PASS" in item.toolTip()
+    tab.role_filter.setCurrentIndex(tab.role_filter.findData("manager"))   # the plate is filtered out
+    tab.review_list.setCurrentItem(item)
+    assert tab.selected_plate() is not None and tab.selected_plate().id == "office_a_clerk_0001"
+    tab.review_combos["gender"].setCurrentText("female")
+    tab.reviewer_edit.setText("ana")
+    click(qtbot, tab.review_button)
+    qtbot.waitUntil(lambda: fake_castgate["calls"]()[-1:] == [["gate", str(folder), "--json"]], timeout=20000)
+    wait_idle(qtbot, panel)
+    assert fake_castgate["calls"]()[-2][:4] == ["review", str(folder), "--plate", "office_a_clerk_0001"]
+    assert not panel.verdict_stale
