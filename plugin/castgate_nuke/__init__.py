@@ -25,8 +25,9 @@ def plugin_dir() -> str:
 
 
 def gizmo_dir() -> str:
-    """``gizmos/`` beside the plugin folder: the CastgatePlate gizmo and the menu icon."""
-    return os.path.normpath(os.path.join(plugin_dir(), "..", "gizmos"))
+    """``gizmos/`` inside the plugin folder: the CastgatePlate gizmo and the menu icon. It travels with
+    ``plugin/`` whether a studio deploys that folder alone or the whole repository."""
+    return os.path.join(plugin_dir(), "gizmos")
 
 
 def register_gizmos() -> None:
@@ -44,7 +45,7 @@ def install() -> None:
     from castgate_nuke import host
 
     host.register_panel(open_panel)
-    host.install_menus(open_panel, open_settings)
+    host.install_menus(open_panel, open_settings, create_plate_node)
     _installed = True
 
 
@@ -53,6 +54,13 @@ def open_panel() -> None:
     from castgate_nuke.panel import show_panel
 
     show_panel()
+
+
+def create_plate_node() -> None:
+    """Ask for a plate EXR of a castgate batch and paste its plate node (a Group, as the panel imports)."""
+    from castgate_nuke.plate_node import create_plate_node as create
+
+    create()
 
 
 def open_settings() -> None:

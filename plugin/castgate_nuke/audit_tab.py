@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Dict, Optional, Tuple
 
-from castgate_nuke import command, settings
+from castgate_nuke import command, host, settings
 from castgate_nuke.batch import REVIEWABLE, UNDETERMINED, PlateView, bar_rows, filter_plates, label_filters, \
     parse_verdict, review_reasons
 from castgate_nuke.command import Outcome
@@ -95,6 +95,8 @@ class AuditTab(QtWidgets.QWidget):
         self.thumbnails.setWordWrap(True)
         self.thumbnails.setUniformItemSizes(True)
         self.thumbnails.currentItemChanged.connect(self._plate_selected)
+        self.thumbnails.itemDoubleClicked.connect(self._view_plate)
+        self.thumbnails.setToolTip("Double-click a plate to view it in the Viewer")
         layout.addWidget(self.thumbnails, 1)
 
         review = QtWidgets.QGroupBox("Review labels")
@@ -263,6 +265,21 @@ class AuditTab(QtWidgets.QWidget):
                             for a in REVIEWABLE if a in plate.sources)
         self.plate_label.setText("<b>{}</b> &middot; seed {} &middot; {}<br><small>labelled by: {}</small>".format(
             plate.id, plate.seed, plate.prompt, sources or "nobody yet"))
+
+    def _view_plate(self, item: QtWidgets.QListWidgetItem) -> None:
+        """Show the double-clicked plate's EXR in Nuke's Viewer."""
+        batch = self.panel.batch
+        if batch is None:
+            return
+        try:
+            plate = batch.plate(str(item.data(PLATE_ID_ROLE)))
+        except KeyError:
+            return
+        if not plate.exr or not os.path.isfile(plate.exr):
+            self.panel.show_error("{} has no EXR on disk ({}).".format(plate.id, plate.exr or "none recorded"))
+            return
+        host.view_file(plate.exr)
+        self.panel.show_status("Showing {} in the Viewer.".format(plate.id))
 
     def _select_plate(self, plate_id: str) -> None:
         for row in range(self.thumbnails.count()):

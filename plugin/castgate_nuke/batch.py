@@ -111,6 +111,7 @@ class BatchView:
     verdict: Optional[Verdict]
     events: Tuple[Mapping[str, Any], ...] = ()
     exr_colourspace: str = "ACEScg"
+    castgate_version: str = ""   # the castgate that made the batch (its manifest's castgate_version)
 
     @property
     def kept_plates(self) -> Tuple[PlateView, ...]:
@@ -163,7 +164,8 @@ def batch_from_manifest(data: Mapping[str, Any], folder: str) -> BatchView:
     return BatchView(folder=folder, name=str(data["batch"]), plates=plates,
                      roles=tuple(dict.fromkeys(roles)), verdict=verdict,
                      events=tuple(data.get("events", [])),
-                     exr_colourspace="ACEScg" if not colour else _nuke_colourspace(colour))
+                     exr_colourspace="ACEScg" if not colour else _nuke_colourspace(colour),
+                     castgate_version=str(data.get("castgate_version") or ""))
 
 
 def _nuke_colourspace(colour: Mapping[str, Any]) -> str:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import nuke
+
+from castgate_nuke.nodes import COPYABLE_KNOBS
 
 PANEL_ID = "uk.castgate.panel"        # one id: Nuke restores the panel into saved layouts by it
 PANEL_TITLE = "CastGate"
@@ -30,24 +32,38 @@ def add_plugin_path(folder: str) -> None:
     nuke.pluginAddPath(folder)
 
 
-def install_menus(open_panel: Callable[[], None], open_settings: Callable[[], None]) -> None:
+def install_menus(open_panel: Callable[[], None], open_settings: Callable[[], None],
+                  create_plate: Callable[[], None]) -> None:
     """The CastGate menu in Nuke's menu bar and a CastGate entry in the Nodes toolbar.
 
     Items are callables, not strings of Python.
     """
     menu = nuke.menu("Nuke").addMenu("CastGate")
     menu.addCommand("Open Panel", open_panel)
-    menu.addCommand("Create Plate Node", create_plate_node)
+    menu.addCommand("Create Plate Node", create_plate)
     menu.addSeparator()
     menu.addCommand("Settings...", open_settings)
     toolbar = nuke.menu("Nodes").addMenu("CastGate", icon="CastGate.png")
     toolbar.addCommand("CastGate Panel", open_panel, icon="CastGate.png")
-    toolbar.addCommand("CastgatePlate", create_plate_node, icon="CastGate.png")
+    toolbar.addCommand("CastgatePlate", create_plate, icon="CastGate.png")
 
 
-def create_plate_node() -> None:
-    """An empty CastgatePlate gizmo, for wiring a plate by hand."""
-    nuke.createNode("CastgatePlate")
+def ask_plate_file() -> Optional[str]:
+    """Ask for a castgate plate EXR (Nuke's file browser); None when cancelled."""
+    path = nuke.getFilename("A castgate plate (BATCH/plates/*.exr)", "*.exr")
+    return path or None
+
+
+def view_file(path: str, node_name: str = "CastGateViewer") -> str:
+    """Show an image in the Viewer through one Read node kept for that (made on first use)."""
+    node = nuke.toNode(node_name)
+    if node is None:
+        node = nuke.createNode("Read", "name " + node_name, False)
+    knob = node.knob("file")
+    if knob is not None:
+        knob.setValue(path.replace("\\", "/"))
+    nuke.connectViewer(0, node)
+    return node.name()
 
 
 def register_panel(open_panel: Callable[[], None]) -> None:
@@ -95,12 +111,23 @@ def paste_nodes(text: str, undo_name: str = "Import castgate plates") -> List[st
                 for node in nuke.selectedNodes():
                     node.setSelected(False)
                 nuke.nodePaste(path)
-                pasted = [node.name() for node in nuke.selectedNodes()]
+                new_nodes = nuke.selectedNodes()
+                for node in new_nodes:
+                    mark_read_only(node, COPYABLE_KNOBS)
+                pasted = [node.name() for node in new_nodes]
         finally:
             undo.end()
     finally:
         os.unlink(path)
     return pasted
+
+
+def mark_read_only(node: "nuke.Node", names: Sequence[str]) -> None:
+    """Make knobs read-only but selectable (``nuke.READ_ONLY``), so their text can be copied."""
+    for name in names:
+        knob = node.knob(name)
+        if knob is not None:
+            knob.setFlag(nuke.READ_ONLY)
 
 
 def colourspace_known(name: str) -> Optional[bool]:

@@ -5,7 +5,7 @@ plate laid out in a grid) and the host pastes it with ``nuke.nodePaste``. Buildi
 calling ``nuke.createNode`` keeps this module pure, so tests parse the text back without Nuke.
 
 Pasted plates are self-contained Groups with the same inside and knobs as ``CastgatePlate.gizmo``
-(``gizmos/``, written by :func:`gizmo_text`): a script with castgate plates opens and renders on
+(``plugin/gizmos/``, written by :func:`gizmo_text`): a script with castgate plates opens and renders on
 machines without the plugin (a farm node, another studio), which a gizmo instance would not.
 
 Text rules followed (the ``.nk`` syntax Nuke writes): a node is ``Class {`` knob lines ``}``;
@@ -52,27 +52,38 @@ class KnobSpec:
     script: str = ""      # a button's Python (PyScript_Knob ``T``)
 
 
-OPEN_REPORT_SCRIPT = "\n".join([
-    "import os, pathlib, webbrowser",
-    "path = nuke.thisNode()['report'].value()",
-    "if os.path.isfile(path):",
-    "    webbrowser.open(pathlib.Path(path).as_uri())",
-    "else:",
-    "    nuke.message('No castgate report at ' + path + '.\\nRun castgate report on the batch "
-    "or open it from the CastGate panel.')",
-])
+def _open_script(knob: str, what: str, hint: str) -> str:
+    """A button's Python: open the path in string knob ``knob`` with the system's viewer, else say why."""
+    return "\n".join([
+        "import os, pathlib, webbrowser",
+        "path = nuke.thisNode()[{!r}].value()".format(knob),
+        "if os.path.exists(path):",
+        "    webbrowser.open(pathlib.Path(path).as_uri())",
+        "else:",
+        "    nuke.message('No castgate {} at ' + path + '.\\n{}')".format(what, hint),
+    ])
 
-# Knob types: 20 tab, 2 file, 1 string, 26 text/divider, 22 Python button.
+
+OPEN_REPORT_SCRIPT = _open_script("report", "report", "Run castgate report on the batch or open it from the "
+                                                      "CastGate panel.")
+OPEN_BATCH_SCRIPT = _open_script("batch_dir", "batch", "The batch folder moved; open it from the CastGate panel.")
+
+# Knob types: 20 tab, 2 file, 1 string, 26 text/divider, 22 Python button. Only the plate EXR is a
+# File_Knob (an asset a render needs); the batch folder and the report are plain strings with a button,
+# so asset gatherers (e.g. Deadline's) do not attach them to render jobs. Prompt and seed are not
+# disabled (a disabled knob's text cannot be selected and copied): the host marks them READ_ONLY after a
+# paste (:data:`COPYABLE_KNOBS`).
 PLATE_KNOBS = (
     KnobSpec(20, "castgate", "CastGate"),
     KnobSpec(2, "plate_file", "plate EXR"),
     KnobSpec(26, "castgate_divider_audit", " "),
     KnobSpec(1, "batch", "batch", "+DISABLED"),
     KnobSpec(1, "batch_dir", "batch folder", "+DISABLED"),
+    KnobSpec(22, "open_batch_dir", "Open folder", "-STARTLINE", OPEN_BATCH_SCRIPT),
     KnobSpec(1, "plate_id", "plate", "+DISABLED"),
     KnobSpec(1, "role", "role", "+DISABLED"),
-    KnobSpec(1, "prompt", "prompt", "+DISABLED"),
-    KnobSpec(1, "seed", "seed", "+DISABLED"),   # a string: seeds may exceed a 32-bit Int_Knob
+    KnobSpec(1, "prompt", "prompt"),
+    KnobSpec(1, "seed", "seed"),   # a string: seeds may exceed a 32-bit Int_Knob
     KnobSpec(1, "gender", "gender", "+DISABLED"),
     KnobSpec(1, "skin_group", "skin group", "+DISABLED"),
     KnobSpec(1, "fitzpatrick", "Fitzpatrick", "+DISABLED"),
@@ -80,10 +91,12 @@ PLATE_KNOBS = (
     KnobSpec(1, "label_sources", "labelled by", "+DISABLED"),
     KnobSpec(1, "verdict", "verdict", "+DISABLED"),
     KnobSpec(1, "import_note", "import note", "+DISABLED"),
-    KnobSpec(2, "report", "report", "+DISABLED"),
-    KnobSpec(22, "open_report", "Open report", "+STARTLINE", OPEN_REPORT_SCRIPT),
+    KnobSpec(1, "report", "report", "+DISABLED"),
+    KnobSpec(22, "open_report", "Open report", "-STARTLINE", OPEN_REPORT_SCRIPT),
+    KnobSpec(1, "castgate_version", "castgate version", "+DISABLED"),
 )
 VALUE_KNOBS = tuple(k.name for k in PLATE_KNOBS if k.type in (1, 2))
+COPYABLE_KNOBS = ("prompt", "seed")  # read-only but selectable: the host sets nuke.READ_ONLY on them
 NODE_LABEL = "[value plate_id]\n[value gender] / [value skin_group]"
 HELP = ("A castgate background-character plate: the plate's EXR (ACEScg) premultiplied, with the "
         "audit labels and the batch verdict it was imported under. The values are read-only; "
@@ -185,7 +198,7 @@ def _plate_inside(image_size: Optional[Tuple[int, int]], colourspace: str) -> Li
 
 
 def gizmo_text() -> str:
-    """The content of ``gizmos/CastgatePlate.gizmo`` (empty knobs, same inside as a pasted plate)."""
+    """The content of ``plugin/gizmos/CastgatePlate.gizmo`` (empty knobs, same inside as a pasted plate)."""
     return NUKE_VERSION_LINE + "\n" + plate_node_text({}, class_name="Gizmo")
 
 
@@ -199,7 +212,7 @@ def plate_values(batch: BatchView, plate: PlateView, verdict: str, note: str) ->
         "gender": plate.label("gender"), "skin_group": plate.label("skin_group"),
         "fitzpatrick": plate.label("fitzpatrick"), "monk": plate.label("monk"),
         "label_sources": sources, "verdict": verdict, "import_note": note,
-        "report": _nuke_path(batch.report_html),
+        "report": _nuke_path(batch.report_html), "castgate_version": batch.castgate_version,
     }
 
 
@@ -249,7 +262,7 @@ def backdrop_text(batch: BatchView, verdict: str, note: str, origin: Tuple[int, 
 
 
 def import_script(batch: BatchView, plates: Sequence[PlateView], *, origin: Tuple[int, int], verdict: str,
-                  note: str = "", columns: int = DEFAULT_COLUMNS) -> str:
+                  note: str = "", columns: int = DEFAULT_COLUMNS, backdrop: bool = True) -> str:
     """Paste text: a backdrop, then one plate Group per plate in a grid on it.
 
     Args:
@@ -259,10 +272,12 @@ def import_script(batch: BatchView, plates: Sequence[PlateView], *, origin: Tupl
         verdict: the gate's verdict name at import time.
         note: the override text when the verdict is not PASS ("" otherwise).
         columns: plates per row at most.
+        backdrop: False for the plate nodes alone (CastGate > Create Plate Node).
     """
     positions, size = grid_positions(plates, origin, columns)
-    parts = ["set cut_paste_input [stack 0]\n", NUKE_VERSION_LINE + "\n",
-             backdrop_text(batch, verdict, note, origin, size)]
+    parts = ["set cut_paste_input [stack 0]\n", NUKE_VERSION_LINE + "\n"]
+    if backdrop:
+        parts.append(backdrop_text(batch, verdict, note, origin, size))
     for plate, position in zip(plates, positions):
         parts.append(plate_node_text(plate_values(batch, plate, verdict, note), name=node_name(plate.id),
                                      position=position, image_size=image_size(plate.exr, plate.png),

@@ -13,9 +13,16 @@ from typing import Any, Callable, Dict, List, Optional
 import nk_reader
 
 
+READ_ONLY = 0x10000000  # Nuke's value
+
+
 class Knob:
     def __init__(self, value: Any = "") -> None:
         self._value = value
+        self.flags = 0
+
+    def setFlag(self, flag: int) -> None:
+        self.flags |= flag
 
     def value(self, index: int = 0) -> Any:
         return self._value
@@ -157,6 +164,8 @@ class State:
         self.panels: List[tuple] = []
         self.restored: List[str] = []
         self.widgets: List[Any] = []
+        self.filename_answers: List[Optional[str]] = []   # what getFilename returns, in turn
+        self.viewed: List[tuple] = []                     # connectViewer calls: (input, node name)
         Undo.log = []
 
 
@@ -192,7 +201,8 @@ def pluginAddPath(args: str, addToSysPath: bool = True) -> None:
 
 
 def createNode(typ: str, knobs: str = "", inpanel: bool = True) -> Node:
-    node = Node(typ, "{}{}".format(typ, len(state.nodes) + 1))
+    name = knobs[len("name "):] if knobs.startswith("name ") else "{}{}".format(typ, len(state.nodes) + 1)
+    node = Node(typ, name, knobs={"file": ""} if typ == "Read" else None)
     state.created.append(typ)
     state.nodes.append(node)
     return node
@@ -225,6 +235,20 @@ def thisNode() -> Node:
     return state.root
 
 
+def toNode(s: str) -> Optional[Node]:
+    return next((n for n in state.nodes if n.name() == s), None)
+
+
+def getFilename(message: str, pattern: str = "", default: str = "", favorites: str = "", type: str = "",
+                multiple: bool = False) -> Optional[str]:
+    state.messages.append(message)
+    return state.filename_answers.pop(0) if state.filename_answers else None
+
+
+def connectViewer(inputNum: Any, node: Any) -> None:
+    state.viewed.append((inputNum, node.name()))
+
+
 # -- nukescripts ---------------------------------------------------------------------------------
 def _register_widget_as_panel(widget: str, name: str, id: str, create: bool = False) -> None:
     """Like nukescripts: remember the panel and add a Pane menu item that makes a new one."""
@@ -246,7 +270,8 @@ def make_modules() -> tuple:
     """Module objects to put in ``sys.modules`` as ``nuke``, ``nukescripts`` and ``nukescripts.panels``."""
     nuke = types.ModuleType("nuke")
     for name in ("root", "menu", "message", "ask", "pluginAddPath", "createNode", "allNodes", "selectedNodes",
-                 "nodePaste", "thisNode", "Undo", "Node", "Knob", "Menu"):
+                 "nodePaste", "thisNode", "toNode", "getFilename", "connectViewer", "READ_ONLY", "Undo", "Node",
+                 "Knob", "Menu"):
         setattr(nuke, name, _forward(name))
     panels = types.ModuleType("nukescripts.panels")
     panels.registerWidgetAsPanel = _register_widget_as_panel  # type: ignore[attr-defined]

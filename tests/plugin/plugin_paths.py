@@ -5,4 +5,4 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 PLUGIN = REPO / "plugin"
-GIZMOS = REPO / "gizmos"
+GIZMOS = PLUGIN / "gizmos"

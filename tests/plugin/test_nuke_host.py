@@ -41,21 +41,23 @@ def stub_functions() -> dict:
 def test_fake_nuke_follows_the_stub_signatures() -> None:
     stubs = stub_functions()
     checked = 0
-    for name in ("root", "menu", "message", "ask", "pluginAddPath", "createNode", "nodePaste", "thisNode"):
+    for name in ("root", "menu", "message", "ask", "pluginAddPath", "createNode", "nodePaste", "thisNode", "toNode",
+                 "getFilename", "connectViewer"):
         params = list(inspect.signature(getattr(fake_nuke, name)).parameters)
         assert params == stubs[name], name
         checked += 1
     for cls, method in (("Node", "setSelected"), ("Node", "xpos"), ("Node", "ypos"), ("Node", "screenHeight"),
-                        ("Node", "name"), ("Node", "knob")):
-        params = ["self"] + list(inspect.signature(getattr(getattr(fake_nuke, cls)("Read", "r"), method)).parameters)
+                        ("Node", "name"), ("Node", "knob"), ("Knob", "setFlag")):
+        instance = fake_nuke.Node("Read", "r") if cls == "Node" else fake_nuke.Knob()
+        params = ["self"] + list(inspect.signature(getattr(instance, method)).parameters)
         assert params == stubs[cls + "." + method], cls + "." + method
         checked += 1
-    assert checked == 14
+    assert checked == 18
 
 
 def test_init_py_registers_the_gizmo_folder(nuke_state: fake_nuke.State) -> None:
     runpy.run_path(str(PLUGIN / "init.py"))
-    assert nuke_state.plugin_paths == [os.path.normpath(str(PLUGIN.parent / "gizmos"))]
+    assert nuke_state.plugin_paths == [str(PLUGIN / "gizmos")]
     assert (Path(nuke_state.plugin_paths[0]) / "CastgatePlate.gizmo").is_file()
     assert (Path(nuke_state.plugin_paths[0]) / "CastGate.png").is_file()
 
@@ -83,8 +85,45 @@ def test_menu_py_builds_menus_and_registers_one_panel(monkeypatch: pytest.Monkey
     toolbar = nuke_state.menus["Nodes"].findItem("CastGate")
     assert toolbar.icon == "CastGate.png"
     assert all(callable(i.command) for i in toolbar.items)  # callables, not strings of Python
-    toolbar.findItem("CastgatePlate").invoke()
-    assert nuke_state.created == ["CastgatePlate"]
+    toolbar.findItem("CastgatePlate").invoke()  # asks for a plate; cancelled: nothing is made
+    assert nuke_state.created == [] and nuke_state.pasted == []
+
+
+def test_create_plate_node_asks_for_a_plate_and_pastes_its_group(make_batch, nuke_state: fake_nuke.State,
+                                                                 tmp_path: Path) -> None:
+    """Like an import, one plate: a self-contained Group (no empty gizmo whose Read is in error), with prompt and
+    seed read-only but selectable."""
+    import nk_reader
+
+    from castgate_nuke import plate_node
+    from castgate_nuke.batch import read_batch
+
+    batch = read_batch(str(make_batch()))
+    plate = batch.kept_plates[2]
+    nuke_state.filename_answers = [plate.exr]
+    castgate_nuke.create_plate_node()
+    (text,) = nuke_state.pasted
+    script = nk_reader.parse(text)
+    (group,) = script.nodes
+    assert group.cls == "Group" and group.knobs["plate_id"] == plate.id and group.knobs["plate_file"] == plate.exr
+    pasted = fake_nuke.toNode(group.name)
+    assert pasted is not None
+    for name in ("prompt", "seed"):
+        assert pasted.knob(name).flags & fake_nuke.READ_ONLY, name
+    # not a plate of a batch: a message, nothing pasted
+    stray = tmp_path / "stray.exr"
+    stray.write_bytes(b"v/1\x01")
+    nuke_state.filename_answers = [str(stray)]
+    assert plate_node.create_plate_node() == []
+    assert "is not inside a castgate batch" in nuke_state.messages[-1] and len(nuke_state.pasted) == 1
+
+
+def test_view_file_shows_a_plate_in_the_viewer_through_one_read(nuke_state: fake_nuke.State) -> None:
+    assert host.view_file("/shows/x/b/plates/a.exr") == "CastGateViewer"
+    assert host.view_file("/shows/x/b/plates/b.exr") == "CastGateViewer"
+    assert nuke_state.created == ["Read"]  # made once, then reused
+    assert fake_nuke.toNode("CastGateViewer").knob("file").value() == "/shows/x/b/plates/b.exr"
+    assert nuke_state.viewed == [(0, "CastGateViewer"), (0, "CastGateViewer")]
 
 
 def test_menu_py_prints_the_traceback_and_nuke_starts(monkeypatch: pytest.MonkeyPatch) -> None:

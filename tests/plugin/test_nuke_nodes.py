@@ -12,8 +12,8 @@ from plugin_paths import GIZMOS
 from castgate_nuke import nodes
 from castgate_nuke.batch import read_batch
 
-READ_ONLY = ("batch", "batch_dir", "plate_id", "role", "prompt", "seed", "gender", "skin_group", "fitzpatrick",
-             "monk", "label_sources", "verdict", "import_note", "report")
+READ_ONLY = ("batch", "batch_dir", "plate_id", "role", "gender", "skin_group", "fitzpatrick",
+             "monk", "label_sources", "verdict", "import_note", "report", "castgate_version")
 
 
 def check_plate_inside(group: nk_reader.NkNode) -> None:
@@ -49,9 +49,15 @@ def test_import_script_nodes_knobs_and_nesting(make_batch) -> None:
         for name in READ_ONLY:
             assert "+DISABLED" in node.user_knob(name).flags, name
         assert "+DISABLED" not in node.user_knob("plate_file").flags  # relinkable after a move
-        button = node.user_knob("open_report")
-        assert button.type == 22 and "nuke.thisNode()['report'].value()" in button.script
-        compile(button.script, "open_report", "exec")  # the button's Python survives the quoting
+        for name in nodes.COPYABLE_KNOBS:  # selectable, so prompt and seed can be copied
+            assert "+DISABLED" not in node.user_knob(name).flags, name
+        # only the plate EXR is a file knob: asset gatherers must not pick up the report or the folder
+        assert [k.name for k in node.user_knobs if k.type == 2] == ["plate_file"]
+        assert values["castgate_version"] == batch.castgate_version != ""
+        for button_name, knob in (("open_report", "report"), ("open_batch_dir", "batch_dir")):
+            button = node.user_knob(button_name)
+            assert button.type == 22 and "nuke.thisNode()[{!r}].value()".format(knob) in button.script
+            compile(button.script, button_name, "exec")  # the button's Python survives the quoting
 
 
 def test_plates_sit_in_a_grid_on_the_backdrop(make_batch) -> None:
@@ -95,8 +101,8 @@ def test_hostile_text_survives_quoting() -> None:
 def test_gizmo_file_is_the_template_and_parses(make_batch) -> None:
     path = GIZMOS / "CastgatePlate.gizmo"
     assert path.read_text() == nodes.gizmo_text(), (
-        "gizmos/CastgatePlate.gizmo is out of date; regenerate it with: PYTHONPATH=plugin python -c "
-        "\"import castgate_nuke.nodes as n, sys; sys.stdout.write(n.gizmo_text())\" > gizmos/CastgatePlate.gizmo")
+        "plugin/gizmos/CastgatePlate.gizmo is out of date; regenerate it with: PYTHONPATH=plugin python -c "
+        "\"import castgate_nuke.nodes as n, sys; sys.stdout.write(n.gizmo_text())\" > plugin/gizmos/CastgatePlate.gizmo")
     script = nk_reader.parse(path.read_text())
     (gizmo,) = script.nodes
     assert gizmo.cls == "Gizmo" and gizmo.knobs["inputs"] == "0"

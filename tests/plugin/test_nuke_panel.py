@@ -250,6 +250,19 @@ def test_filters_and_a_label_correction(qtbot: Any, panel: CastgatePanel, make_b
     assert fake_castgate["calls"]()[-1] == ["gate", str(folder), "--json"] and not panel.verdict_stale
 
 
+def test_double_click_a_thumbnail_views_the_plate(qtbot: Any, panel: CastgatePanel, make_batch: Callable[..., Path],
+                                                  nuke_state: fake_nuke.State) -> None:
+    assert panel.open_batch(str(make_batch()))
+    item = panel.audit_tab.thumbnails.item(3)
+    rect = panel.audit_tab.thumbnails.visualItemRect(item)
+    qtbot.mouseClick(panel.audit_tab.thumbnails.viewport(), LEFT, pos=rect.center())  # a real double-click's press
+    qtbot.mouseDClick(panel.audit_tab.thumbnails.viewport(), LEFT, pos=rect.center())
+    plate = panel.batch.plate(str(item.data(QtCore.Qt.ItemDataRole.UserRole)))
+    assert nuke_state.viewed == [(0, "CastGateViewer")]
+    assert fake_nuke.toNode("CastGateViewer").knob("file").value() == plate.exr.replace("\\", "/")
+    assert plate.id in panel.status_label.text()
+
+
 def test_report_is_written_then_opened(qtbot: Any, panel: CastgatePanel, make_batch: Callable[..., Path],
                                        fake_castgate: Dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     opened: List[str] = []
