@@ -44,24 +44,34 @@ def test_default_sweep_is_the_full_product_and_subsets_are_checked():
         default_cases(framings=["face8"])
 
 
-def _outcome(monk, gender_auto, group_auto, read=True):
+def _outcome(monk, gender_auto, group_auto, read=True, gender="female"):
     group = "lighter" if monk <= 5 else "darker"
-    return Outcome(case_id=f"c{monk}", truth={"gender": "female", "monk": str(monk), "skin_group": group},
+    return Outcome(case_id=f"c{monk}", truth={"gender": gender, "monk": str(monk), "skin_group": group},
                    monk=monk, group=group, face_read=read,
                    labels={"gender": gender_auto, "skin_group": group_auto, "fitzpatrick": "II", "monk": str(monk)})
 
 
 def test_error_table_counts_confusion_abstentions_and_cases_per_true_group():
     outcomes = [_outcome(2, "female", "lighter"), _outcome(2, "male", "lighter"), _outcome(9, "undetermined",
-                "darker", read=False), _outcome(9, "female", "lighter")]
+                "darker", read=False), _outcome(9, "female", "lighter"), _outcome(3, "male", "lighter", gender="male"),
+                _outcome(8, "male", "darker", gender="male")]
     table = error_table(outcomes, {"gender": "g-method", "skin_group": "s-method"}, made_by="x", set_description="y")
     assert table["format"] == TABLE_FORMAT and table["methods"] == {"gender": "g-method", "skin_group": "s-method"}
     gender = table["attributes"]["gender"]
-    assert gender["confusion"]["lighter"] == {"female": {"female": 1}, "male": {"female": 1}}
-    assert gender["abstained"] == {"lighter": 0, "darker": 1} and gender["cases"] == {"lighter": 2, "darker": 2}
+    assert gender["confusion"]["lighter"] == {"female": {"female": 1}, "male": {"female": 1, "male": 1}}
+    assert gender["abstained"] == {"lighter": 0, "darker": 1} and gender["cases"] == {"lighter": 3, "darker": 3}
     skin = table["attributes"]["skin_group"]["confusion"]
-    assert skin["darker"] == {"darker": {"darker": 1}, "lighter": {"darker": 1}}
-    assert set(table["monk_bands"]) == set(BANDS) and table["monk_bands"]["8-10"]["faces_read"] == 1
+    assert skin["darker"] == {"darker": {"darker": 2}, "lighter": {"darker": 1}}
+    assert set(table["monk_bands"]) == set(BANDS) and table["monk_bands"]["8-10"]["faces_read"] == 2
+    assert "unmeasured" not in table
+
+
+def test_a_one_sided_set_leaves_the_attribute_unmeasured():
+    """With no man in the set every "male" label is wrong: P(true | male) would say "female" for all of them."""
+    outcomes = [_outcome(2, "female", "lighter"), _outcome(2, "male", "lighter"), _outcome(9, "male", "darker")]
+    table = error_table(outcomes, {"gender": "g", "skin_group": "s"}, made_by="x", set_description="y")
+    assert "gender" not in table["attributes"] and "gender" not in table["methods"]
+    assert "no true male" in table["unmeasured"]["gender"] and table["methods"] == {"skin_group": "s"}
 
 
 def test_ita_series_must_fall_from_light_to_dark():

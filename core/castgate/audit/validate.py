@@ -210,9 +210,13 @@ def error_table(outcomes: Sequence[Outcome], methods: Mapping[str, str], *, made
 
     ``confusion[group][auto][true]`` counts answered cases of true skin group ``group``; undetermined
     automatic labels are counted in ``abstained[group]``; ``cases[group]`` is every case of the group with a
-    true value of the attribute.
+    true value of the attribute. An attribute whose true categories the set does not all hold in each skin
+    group (the default set has no man) is left out, with the reason under ``unmeasured``: the gate's
+    estimate ``P(true | automatic)`` would only echo the set's make-up (every "male" label would read as a
+    woman), so the gate treats those labels as unmeasured instead (fail closed).
     """
     attributes: dict[str, Any] = {}
+    unmeasured: dict[str, str] = {}
     for attribute in TABLE_ATTRIBUTES:
         confusion: dict[str, dict[str, dict[str, int]]] = {g: {} for g in GROUPS}
         abstained = {g: 0 for g in GROUPS}
@@ -228,11 +232,32 @@ def error_table(outcomes: Sequence[Outcome], methods: Mapping[str, str], *, made
                 continue
             row = confusion[o.group].setdefault(auto, {})
             row[true] = row.get(true, 0) + 1  # type: ignore[index]
+        missing = _missing_truths(outcomes, attribute)
+        if missing:  # P(true | automatic) would only echo the set's one-sided make-up: leave it unmeasured
+            unmeasured[attribute] = (f"the set has no true {' or '.join(missing)} case(s), so how often an "
+                                     f"automatic {attribute} label is right cannot be estimated from it")
+            continue
         attributes[attribute] = {"confusion": confusion, "abstained": abstained, "cases": cases}
     bands = bands if bands is not None else band_figures(outcomes)
-    return {"format": TABLE_FORMAT, "methods": {a: methods[a] for a in TABLE_ATTRIBUTES}, "made_by": made_by,
-            "set": set_description, "made": utc_now(), "castgate_version": __version__,
-            "attributes": attributes, "monk_bands": {name: dict(figures) for name, figures in bands.items()}}
+    table = {"format": TABLE_FORMAT, "methods": {a: methods[a] for a in attributes}, "made_by": made_by,
+             "set": set_description, "made": utc_now(), "castgate_version": __version__,
+             "attributes": attributes, "monk_bands": {name: dict(figures) for name, figures in bands.items()}}
+    if unmeasured:
+        table["unmeasured"] = unmeasured
+    return table
+
+
+def _missing_truths(outcomes: Sequence[Outcome], attribute: str) -> list[str]:
+    """Categories of ``attribute`` that no case of some skin group truly has (e.g. no man in the set)."""
+    categories = GROUPS if attribute == "skin_group" else ("female", "male")
+    missing = []
+    for category in categories:
+        for group in GROUPS:
+            true = [o for o in outcomes if o.group == group
+                    and (o.group if attribute == "skin_group" else o.truth.get(attribute)) == category]
+            if not true and (attribute != "skin_group" or category == group):
+                missing.append(category if attribute == "skin_group" else f"{category} ({group})")
+    return missing
 
 
 def write_error_table(path: Path, table: Mapping[str, Any]) -> None:
