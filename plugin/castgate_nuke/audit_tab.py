@@ -59,6 +59,12 @@ class AuditTab(QtWidgets.QWidget):
         layout.addLayout(top)
         self.chart = BandChart()
         layout.addWidget(self.chart)
+        self.balance_label = QtWidgets.QLabel("")
+        self.balance_label.setWordWrap(True)
+        self.balance_label.setToolTip("castgate balance: what the generator drew with the plain prompt beside the "
+                                      "kept cast, and the steering used (the report shows intervals)")
+        self.balance_label.setVisible(False)
+        layout.addWidget(self.balance_label)
 
         self.review_box = QtWidgets.QGroupBox("Review these plates")
         review_list_layout = QtWidgets.QVBoxLayout(self.review_box)
@@ -163,6 +169,8 @@ class AuditTab(QtWidgets.QWidget):
         index = self.label_filter.findData(current_label)
         self.label_filter.setCurrentIndex(max(0, index))
         self.label_filter.blockSignals(False)
+        self.balance_label.setText("\n".join(batch.balance))
+        self.balance_label.setVisible(bool(batch.balance))
         self._fill_thumbnails()
 
     def show_verdict(self) -> None:

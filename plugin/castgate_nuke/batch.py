@@ -34,6 +34,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
+from castgate_nuke.balance_view import balance_lines
+
 MANIFEST_NAME = "manifest.json"
 UNDETERMINED = "undetermined"
 REVIEWABLE = {"gender": ("female", "male"), "skin_group": ("lighter", "darker")}
@@ -112,6 +114,7 @@ class BatchView:
     events: Tuple[Mapping[str, Any], ...] = ()
     exr_colourspace: str = "ACEScg"
     castgate_version: str = ""   # the castgate that made the batch (its manifest's castgate_version)
+    balance: Tuple[str, ...] = ()        # what castgate balance did, in lines (balance_view.py)
 
     @property
     def kept_plates(self) -> Tuple[PlateView, ...]:
@@ -165,7 +168,8 @@ def batch_from_manifest(data: Mapping[str, Any], folder: str) -> BatchView:
                      roles=tuple(dict.fromkeys(roles)), verdict=verdict,
                      events=tuple(data.get("events", [])),
                      exr_colourspace="ACEScg" if not colour else _nuke_colourspace(colour),
-                     castgate_version=str(data.get("castgate_version") or ""))
+                     castgate_version=str(data.get("castgate_version") or ""),
+                     balance=tuple(balance_lines(data)))
 
 
 def _nuke_colourspace(colour: Mapping[str, Any]) -> str:

@@ -46,6 +46,11 @@ def generate_args(request: str, batch: str) -> List[str]:
     return ["generate", request, "-o", batch, "--json"]
 
 
+def balance_args(request: str, batch: str) -> List[str]:
+    """``castgate balance REQUEST -o BATCH --json``: generate, audit and select until the cast meets the quota."""
+    return ["balance", request, "-o", batch, "--json"]
+
+
 def gate_args(batch: str) -> List[str]:
     """``castgate gate BATCH --json``."""
     return ["gate", batch, "--json"]

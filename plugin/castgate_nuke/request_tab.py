@@ -1,7 +1,8 @@
 """The panel's Request tab: roles (prompt, count), quota, seed and output folder; run locally or on the farm.
 
 The request is written as TOML beside the output folder (``<batch>.request.toml``) and handed to
-``castgate run``, ``castgate generate`` or ``castgate farm submit`` through the panel's job runner.
+``castgate run``, ``castgate generate``, ``castgate balance`` (when the "Balanced cast" box asks for one)
+or ``castgate farm submit`` through the panel's job runner.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import re
 from typing import TYPE_CHECKING, Any, Dict, List, Tuple
 
 from castgate_nuke import command, host, request_toml
+from castgate_nuke.balance_box import BalanceBox
 from castgate_nuke.batch import parse_verdict
 from castgate_nuke.command import Outcome
 from castgate_nuke.qt import QtWidgets
@@ -38,6 +40,11 @@ def default_output(script: str, batch_name: str) -> str:
     if not script:
         return ""
     return os.path.join(os.path.dirname(os.path.abspath(script)), "castgate", batch_name)
+
+
+def _short_text(shortfall: Dict[str, Dict[str, int]]) -> str:
+    return "; ".join("{}: {}".format(role, ", ".join("{} more {}".format(n, cell) for cell, n in cells.items()))
+                     for role, cells in shortfall.items())
 
 
 def request_path_for(batch_folder: str) -> str:
@@ -107,6 +114,8 @@ class RequestTab(QtWidgets.QWidget):
         role_buttons.addWidget(self.load_request_button)
         role_buttons.addWidget(self.save_request_button)
         layout.addLayout(role_buttons)
+        self.balance_box = BalanceBox()
+        layout.addWidget(self.balance_box)
 
         run_buttons = QtWidgets.QHBoxLayout()
         run_buttons.addStretch(1)
@@ -118,7 +127,13 @@ class RequestTab(QtWidgets.QWidget):
         self.run_button.clicked.connect(lambda: self.launch_request("run"))
         self.farm_button = QtWidgets.QPushButton("Submit to farm")
         self.farm_button.clicked.connect(lambda: self.launch_request("farm"))
-        for button in (self.generate_button, self.run_button, self.farm_button):
+        self.balance_button = QtWidgets.QPushButton("Balance cast")
+        self.balance_button.setToolTip("castgate balance: generate, audit and select in the background until "
+                                       "each role's count meets the quota (or the budget is spent)")
+        self.balance_button.clicked.connect(lambda: self.launch_request("balance"))
+        self.balance_button.setEnabled(False)
+        self.balance_box.toggled.connect(self._balance_toggled)
+        for button in (self.generate_button, self.run_button, self.balance_button, self.farm_button):
             run_buttons.addWidget(button)
         layout.addLayout(run_buttons)
 
@@ -126,6 +141,10 @@ class RequestTab(QtWidgets.QWidget):
         """Disable what starts castgate while a job runs."""
         for button in (self.run_button, self.generate_button, self.farm_button):
             button.setEnabled(not busy)
+        self.balance_button.setEnabled(not busy and self.balance_box.isChecked())
+
+    def _balance_toggled(self, on: bool) -> None:
+        self.balance_button.setEnabled(on and self.run_button.isEnabled())
 
     # -- the request --------------------------------------------------------------------------------
     def start_request(self) -> None:
@@ -155,6 +174,8 @@ class RequestTab(QtWidgets.QWidget):
         self.roles_table.setRowCount(0)
         for role in doc.get("roles", []):
             self.add_role(str(role.get("id", "")), str(role.get("prompt", "")), int(role.get("count", 1)))
+        balance = doc.get("balance")
+        self.balance_box.set_table(balance if isinstance(balance, dict) else None)
         if not self._output_is_custom:
             self.output_edit.setText(default_output(host.script_path(), self.name_edit.text()))
 
@@ -204,6 +225,11 @@ class RequestTab(QtWidgets.QWidget):
         batch.update({"name": name, "seed": self.seed_spin.value(), "quota": quota})
         doc["batch"] = batch
         doc["roles"] = roles
+        balance, balance_problems = self.balance_box.table()
+        problems += balance_problems
+        doc.pop("balance", None)
+        if balance is not None:
+            doc["balance"] = balance
         return doc, problems
 
     def _read_request_file(self, path: str) -> Dict[str, Any]:
@@ -267,9 +293,9 @@ class RequestTab(QtWidgets.QWidget):
         if not self.write_request(request):
             return False
         make_args = {"run": command.run_args, "generate": command.generate_args,
-                     "farm": command.farm_submit_args}[kind]
+                     "farm": command.farm_submit_args, "balance": command.balance_args}[kind]
         self.panel.batch_edit.setText(output)
-        what = {"run": "Running", "generate": "Generating", "farm": "Submitting"}[kind]
+        what = {"run": "Running", "generate": "Generating", "farm": "Submitting", "balance": "Balancing"}[kind]
         return self.panel.start_job(make_args(request, output), "{} {}".format(what, os.path.basename(output)),
                                     lambda outcome: self._request_done(kind, output, outcome))
 
@@ -282,6 +308,9 @@ class RequestTab(QtWidgets.QWidget):
             panel.show_status("Submitted to the farm as job {}. When it has finished, press Refresh to audit "
                               "{}.".format(job, output))
             return
+        if kind == "balance":
+            self._balance_done(output, outcome)
+            return
         if panel.open_batch(output):
             if kind == "run":
                 if outcome.result.get("verdict"):
@@ -291,6 +320,24 @@ class RequestTab(QtWidgets.QWidget):
                 panel.show_tab(panel.audit_tab)
             panel.show_status("{} finished: {}.".format(
                 "Run" if kind == "run" else "Generate", panel.verdict.name if panel.verdict else "not gated yet"))
+
+    def _balance_done(self, output: str, outcome: Outcome) -> None:
+        """Open the balanced batch on the Audit tab and say how it ended (passed, review, short)."""
+        panel = self.panel
+        result = outcome.result or {}
+        if not panel.open_batch(output):
+            return
+        panel.show_tab(panel.audit_tab)
+        status = result.get("status")
+        if status == "passed":
+            panel.show_status("Balance finished: a cast that meets the quota is kept. Check gate to confirm.")
+        elif status == "review":
+            panel.show_status("Balance kept a cast, but its labels leave it undecided: review {} and balance "
+                              "again.".format(", ".join(result.get("review", [])[:5]) or "the listed plates"))
+        else:
+            panel.show_status("Balance spent its budget without a cast that meets the quota. Short: {}. "
+                              "Tried: {}.".format(_short_text(result.get("shortfall") or {}) or "see the log",
+                                                  result.get("tried", "")))
 
     # -- file dialogs and role rows -----------------------------------------------------------------
     def _browse_quota(self) -> None:

@@ -114,6 +114,20 @@ def main(args: List[str]) -> None:
         out.update(verdict=verdict["verdict"], exit_code=EXIT[verdict["verdict"]], gate=verdict,
                    report={"html": str(Path(batch) / "report" / "report.html")})
         result(out, EXIT[verdict["verdict"]])
+    if name == "balance":  # one plain round that happens to meet the quota; the cast is every plate
+        request, batch = args[1], option(args, "-o")
+        balance = tomllib.loads(Path(request).read_text(encoding="utf-8")).get("balance")
+        if balance is None:
+            error("{}: no [balance] table".format(request), "RequestError")
+        manifest = make_batch(request, batch)
+        cast = {}
+        for plate in manifest["plates"]:
+            plate["balance"] = {"round": 1, "aim": None, "steering": {}}
+            cast[plate["role"]] = cast.get(plate["role"], 0) + 1
+        manifest["balance"] = {"cast": cast, "outcome": "passed", "feasible": True, "rounds": []}
+        plate_batch.write_manifest(Path(batch), manifest)
+        result({"batch": manifest["batch"], "status": "passed", "exit_code": 0, "cast": cast, "review": [],
+                "shortfall": {}, "tried": "round 1: plain prompt", "budget": balance.get("budget")})
     if name == "gate":
         batch = args[1]
         if not (Path(batch) / "manifest.json").is_file():
