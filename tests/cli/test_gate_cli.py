@@ -112,3 +112,31 @@ def test_group_by_with_a_batch_is_a_usage_error(tmp_path: Path):
 def test_help():
     result = run("gate", "--help")
     assert result.exit_code == 0 and "INSUFFICIENT" in result.output and "--labels" in result.output
+
+
+def cast_table(tmp_path: Path, female: int, male: int) -> str:
+    rows = ["role,gender,skin_group,count", f"crowd,female,lighter,{female // 2}",
+            f"crowd,female,darker,{female - female // 2}", f"crowd,male,lighter,{male - male // 2}",
+            f"crowd,male,darker,{male // 2}"]
+    path = tmp_path / f"cast_{female}_{male}.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def test_label_tables_under_the_cast_question(tmp_path: Path):
+    balanced = run("gate", "--labels", cast_table(tmp_path, 20, 20), "--question", "cast")
+    assert balanced.exit_code == 0, balanced.output
+    assert "Question: cast" in balanced.output and "female 20 in 16–24 of 40" in balanced.output
+    skewed = run("gate", "--labels", cast_table(tmp_path, 14, 26), "--question", "cast", "--json")
+    assert skewed.exit_code == 1 and json.loads(skewed.stdout)["question"] == "cast"
+    assert run("gate", "--labels", cast_table(tmp_path, 20, 20)).exit_code == 3   # generator: INSUFFICIENT
+    refused = run("gate", "--labels", cast_table(tmp_path, 20, 20), "--error-table", "x.json")
+    assert refused.exit_code == 2 and "--error-table" in refused.output
+
+
+def test_a_bad_error_table_is_a_clean_input_error(tmp_path: Path):
+    batch = make_batch(tmp_path / "b", {"nurse": mixed(20, 20)})
+    (tmp_path / "t.json").write_text('{"format": "something else"}', encoding="utf-8")
+    result = run("gate", str(batch), "--error-table", str(tmp_path / "t.json"), "--no-record")
+    assert result.exit_code == 2 and "castgate-labeller-error/1" in result.output
+    assert "Traceback" not in result.output

@@ -32,7 +32,7 @@ def test_demo_request_runs_every_stage(tmp_path):
     assert [e.kind for e in manifest.events][:3] == ["generate", "audit", "gate"]
     html = Path(out["report"]["html"]).read_text(encoding="utf-8")
     assert "UNAUDITABLE" in html and "demo_hospital" in html
-    stages = {json.loads(line)["stage"] for line in result.stderr.splitlines() if line.startswith("{")}
+    stages = {json.loads(line).get("stage") for line in result.stderr.splitlines() if line.startswith("{")}
     assert {"generate", "audit", "gate"} <= stages
 
     # a supervisor labels each role 2 female / 2 male and 2 lighter / 2 darker: the cast passes exactly
