@@ -132,3 +132,22 @@ def test_banner_shows_overrides_demo_models_and_unreadable_scopes(batch, tmp_pat
     assert override["time"] in banner and "Demo models:" in banner
     # the porter role has no readable label: said in words, not drawn as an empty chart
     assert "no readable labels</strong> in porter" in html
+
+
+def test_the_charts_denominator_is_selectable(batch, tmp_path):
+    """Shares among determined plates (what the gate judges) or of all plates (the seed study's figures),
+    switched without a script (the page's CSP allows none)."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    _, paths = report_batch(batch, tmp_path / "out", "parity", question="generator")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(paths["html"].as_uri())
+            visible = "sel => [...document.querySelectorAll(sel)].map(e => e.checkVisibility())"
+            assert all(page.evaluate(visible, ".by-determined svg")) and not any(page.evaluate(visible, ".by-all svg"))
+            page.click("label[for=den-all]")
+            assert all(page.evaluate(visible, ".by-all svg")) and not any(page.evaluate(visible, ".by-determined svg"))
+            assert page.evaluate("() => document.querySelectorAll('.by-all .whisker').length") == 0  # no intervals
+        finally:
+            browser.close()

@@ -54,6 +54,9 @@ code { background: var(--panel); padding: 0 3px; border-radius: 3px; }
 .notice { border-radius: 6px; padding: 8px 12px; margin: 8px 0 0; background: #fff; color: var(--fg); }
 .notice strong { color: #7a0000; }
 .no-labels { border-left: 4px solid #6b3fa0; background: #f3eef9; padding: 6px 10px; margin: 6px 0; }
+.denominator { border: 1px solid var(--line); border-radius: 6px; margin: 8px 0; padding: 4px 10px; font-size: 13px; }
+.denominator legend { font-weight: 600; }
+#charts:has(#den-all:checked) .by-determined, #charts:has(#den-determined:checked) .by-all { display: none; }
 @media print {
   body { padding: 0; max-width: none; font-size: 10.5px; }
   h2 { break-after: avoid; } .chart, .card, .problem, .notice, tr { break-inside: avoid; }
@@ -231,7 +234,13 @@ def _charts(report: Mapping[str, Any]) -> str:
            '<p class="muted">Bars: share among plates with a determined label. Whiskers: the confidence '
            'interval the gate judges (simultaneous over all categories when there are more than two). '
            'Grey strip: target ± tolerance; dashed line: target. A bar passes when its whole whisker '
-           'lies in the strip and fails when the whole whisker lies outside it. Hover a bar for counts.</p>']
+           'lies in the strip and fails when the whole whisker lies outside it. Hover a bar for counts.</p>',
+           '<fieldset class="denominator"><legend>Bars show</legend>'
+           '<input type="radio" name="denominator" id="den-determined" checked>'
+           '<label for="den-determined">shares among plates with a determined label (what the gate judges)</label> '
+           '<input type="radio" name="denominator" id="den-all">'
+           '<label for="den-all">shares of all plates, undetermined included (the seed study\'s denominator; '
+           'no intervals)</label></fieldset>']
     for attribute in report["attributes"]:
         categories = report["categories"][attribute]
         per_kind: dict[str, list[dict[str, Any]]] = {"role": [], "other": []}
@@ -247,11 +256,14 @@ def _charts(report: Mapping[str, Any]) -> str:
             group = {"label": name, "verdict": result["verdict"], "bars": _bars(result)}
             per_kind["role" if scope["kind"] == "role" else "other"].append(group)
         label = f"{100 * (confidence or 0.95):g} %"
-        out.append('<div class="charts">')
-        for kind, title in (("role", f"{attribute} per role"), ("other", f"{attribute} pooled")):
-            if per_kind[kind]:
-                out.append(grouped_bar_chart(per_kind[kind], categories, title=title, confidence_label=label))
-        out.append("</div>")
+        for of_all, css in ((False, "by-determined"), (True, "by-all")):
+            out.append(f'<div class="charts {css}">')
+            for kind, title in (("role", f"{attribute} per role"), ("other", f"{attribute} pooled")):
+                if per_kind[kind]:
+                    suffix = ", share of all plates" if of_all else ""
+                    out.append(grouped_bar_chart(per_kind[kind], categories, title=title + suffix,
+                                                 confidence_label=label, of_all=of_all))
+            out.append("</div>")
         if unreadable:
             out.append(f'<p class="no-labels"><strong>{e(attribute)}: no readable labels</strong> in '
                        f'{e(", ".join(unreadable))}: no plate there has a determined {e(attribute)} label, so '

@@ -50,7 +50,7 @@ def _short(label: str) -> str:
 
 
 def grouped_bar_chart(groups: Sequence[Mapping[str, Any]], categories: Sequence[str], *, title: str,
-                      confidence_label: str = "95 %") -> str:
+                      confidence_label: str = "95 %", of_all: bool = False) -> str:
     """An SVG of grouped bars: one group per scope, one bar per category.
 
     Args:
@@ -59,6 +59,9 @@ def grouped_bar_chart(groups: Sequence[Mapping[str, Any]], categories: Sequence[
         categories: category names in display order (sets the colours).
         title: chart title (escaped).
         confidence_label: how the whiskers are described in the legend.
+        of_all: bars are shares of *all* plates (undetermined ones in the denominator, the seed study's
+            figures) instead of shares among determined plates; the gate's intervals are about the
+            latter, so no whiskers are drawn then.
 
     Returns:
         An ``<svg>`` element as a string.
@@ -84,8 +87,11 @@ def grouped_bar_chart(groups: Sequence[Mapping[str, Any]], categories: Sequence[
     out.append(f'<rect x="{x}" y="24" width="14" height="10" class="band"/>'
                f'<text x="{x + 18}" y="33" class="legend">target ± tolerance</text>')
     x += 140
-    out.append(f'<line x1="{x}" y1="24" x2="{x}" y2="34" class="whisker"/>'
-               f'<text x="{x + 6}" y="33" class="legend">{e(confidence_label)} interval</text>')
+    if of_all:
+        out.append(f'<text x="{x}" y="33" class="legend">share of all plates</text>')
+    else:
+        out.append(f'<line x1="{x}" y1="24" x2="{x}" y2="34" class="whisker"/>'
+                   f'<text x="{x + 6}" y="33" class="legend">{e(confidence_label)} interval</text>')
     # axis and grid
     for tick in (0, 0.25, 0.5, 0.75, 1.0):
         y = _y(tick)
@@ -105,17 +111,18 @@ def grouped_bar_chart(groups: Sequence[Mapping[str, Any]], categories: Sequence[
                        f'height="{max(0.5, band_bottom - band_top):.1f}" class="band"/>')
             ty = _y(bar["target"])
             out.append(f'<line x1="{bx - 1:.1f}" y1="{ty:.1f}" x2="{bx + _BAR + 1:.1f}" y2="{ty:.1f}" class="target"/>')
-            top = _y(bar["share"])
+            top = _y(bar["share_of_all"] if of_all else bar["share"])
             tip = (f'{group["label"]}: {category} {bar["count"]} of {bar["determined"]} determined = '
                    f'{100 * bar["share"]:.1f} % ({confidence_label} interval {100 * bar["low"]:.1f}–'
                    f'{100 * bar["high"]:.1f} %); {100 * bar["share_of_all"]:.1f} % of all plates')
             out.append(f'<rect x="{bx + 2:.1f}" y="{top:.1f}" width="{_BAR - 4}" '
                        f'height="{max(0.0, _TOP + _PLOT_HEIGHT - top):.1f}" fill="{colour[category]}">'
                        f'<title>{e(tip)}</title></rect>')
-            low_y, high_y = _y(bar["low"]), _y(bar["high"])
-            cx = bx + _BAR / 2
-            out.append(f'<path d="M{cx:.1f} {high_y:.1f}V{low_y:.1f}M{cx - 4:.1f} {high_y:.1f}h8'
-                       f'M{cx - 4:.1f} {low_y:.1f}h8" class="whisker"/>')
+            if not of_all:
+                low_y, high_y = _y(bar["low"]), _y(bar["high"])
+                cx = bx + _BAR / 2
+                out.append(f'<path d="M{cx:.1f} {high_y:.1f}V{low_y:.1f}M{cx - 4:.1f} {high_y:.1f}h8'
+                           f'M{cx - 4:.1f} {low_y:.1f}h8" class="whisker"/>')
         label_x = gx + len(categories) * _BAR / 2
         label_y = _TOP + _PLOT_HEIGHT + 12
         verdict = group.get("verdict")
