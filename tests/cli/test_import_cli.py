@@ -123,3 +123,18 @@ def test_a_sidecar_that_misses_images_lists_them(photos, tmp_path):
     assert result.exit_code == 2
     assert "line 3: file 'ghost.png' is not an image in the folder" in result.output
     assert "3 image(s) have no row" in result.output and not (tmp_path / "b").exists()
+
+
+def test_audit_json_stderr_holds_json_lines_only(photos, tmp_path):
+    """Native libraries print past Python (LiteRT's "Created TensorFlow Lite XNNPACK delegate"): in a real
+    process, as the Nuke panel and farm wrappers run castgate, stderr must still hold JSON lines only."""
+    import subprocess
+    import sys
+
+    batch = tmp_path / "one"
+    assert run("import", str(photos), "-o", str(batch), "--role", "crowd", "--prompt", "people").exit_code == 0
+    done = subprocess.run([str(Path(sys.executable).with_name("castgate")), "audit", str(batch), "--json"],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "XNNPACK" not in done.stderr
+    assert all(json.loads(line)["event"] in ("progress", "log") for line in done.stderr.splitlines())

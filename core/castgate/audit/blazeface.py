@@ -194,10 +194,15 @@ class BlazeFace:
     @classmethod
     def load(cls, name: str = "full", threads: int = 1) -> "BlazeFace":
         """Load a model (``"short"`` or ``"full"``) on LiteRT with ``threads`` CPU threads."""
+        import logging
+
         from ai_edge_litert.interpreter import Interpreter
 
-        interpreter = Interpreter(model_path=str(model_path(name)), num_threads=threads)
-        interpreter.allocate_tensors()
+        from castgate.thirdparty import native_stderr_to_log
+
+        with native_stderr_to_log(logging.getLogger("ai_edge_litert")):  # its XNNPACK banner, to the log
+            interpreter = Interpreter(model_path=str(model_path(name)), num_threads=threads)
+            interpreter.allocate_tensors()
         return cls(name, interpreter)
 
     def raw(self, square: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
