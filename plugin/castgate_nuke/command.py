@@ -126,6 +126,20 @@ def format_seconds(seconds: float) -> str:
     return "{} h {:02d} min".format(hours, minutes)
 
 
+def log_text(line: str) -> str:
+    """A stderr line as people read it: a ``--json`` log record (``{"event": "log", "level", "message"}``)
+    becomes ``castgate: WARNING: message``; any other line is returned as it is."""
+    text = line.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return line
+        if isinstance(data, dict) and data.get("event") == "log":
+            return "castgate: {}: {}".format(str(data.get("level", "")).upper(), data.get("message", ""))
+    return line
+
+
 def parse_progress_line(line: str) -> Optional[Progress]:
     """A :class:`Progress` if ``line`` is a progress JSON line, else None (ordinary log text)."""
     line = line.strip()

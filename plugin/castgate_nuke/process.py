@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import List, Mapping, Optional
 
-from castgate_nuke.command import Outcome, clean_environment, parse_outcome, parse_progress_line
+from castgate_nuke.command import Outcome, clean_environment, log_text, parse_outcome, parse_progress_line
 from castgate_nuke.qt import QtCore, Signal
 
 KILL_AFTER_MS = 5000  # after a cancel, a command that has not stopped by then is killed
@@ -93,7 +93,7 @@ class CastgateJob(QtCore.QObject):
         if progress is not None:
             self.progress.emit(progress)
         elif line.strip():
-            self.log_line.emit(line)
+            self.log_line.emit(log_text(line))
 
     def _on_finished(self, exit_code: int = 0, *_status: object) -> None:
         # PySide2 may deliver finished(int) or finished(int, ExitStatus): read the status from the process.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 from castgate_nuke import command
-from castgate_nuke.command import Progress, clean_environment, last_json_object, parse_outcome, parse_progress_line
+from castgate_nuke.command import (Progress, clean_environment, last_json_object, log_text, parse_outcome,
+                                   parse_progress_line)
 
 
 def test_argument_lists_follow_the_documented_syntaxes() -> None:
@@ -61,3 +62,11 @@ def test_nukes_python_variables_are_not_passed_to_castgate() -> None:
                 "LD_LIBRARY_PATH": "/usr/local/Nuke14.0v5", "QT_PLUGIN_PATH": "/x", "OCIO": "/show/config.ocio",
                 "PATH": "/usr/bin", "HOME": "/home/ana"}
     assert clean_environment(nuke_env) == {"OCIO": "/show/config.ocio", "PATH": "/usr/bin", "HOME": "/home/ana"}
+
+
+def test_json_log_records_read_as_text() -> None:
+    """Under --json castgate's stderr is JSON lines only; the panel's log shows log records as text."""
+    line = '{"event": "log", "level": "warning", "logger": "castgate", "message": "wrote a demo checkpoint"}'
+    assert log_text(line) == "castgate: WARNING: wrote a demo checkpoint"
+    assert log_text("plain text") == "plain text" and log_text("{not json") == "{not json"
+    assert parse_progress_line(line) is None
