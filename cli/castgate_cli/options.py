@@ -44,3 +44,17 @@ detector_option = click.option(
     "--detector", type=click.Choice(["blazeface", "dlib-hog"]),
     help="Face detector: blazeface (MediaPipe, default) or dlib-hog (the earlier auditor, for comparison) "
          "[default: blazeface, or as last audited].")
+gender_group_threshold_options = (
+    click.option("--gender-threshold-lighter", type=click.FloatRange(0, 1), metavar="P",
+                 help="Gender confidence needed for faces measured lighter (1: always undetermined) "
+                      "[default: --gender-threshold]."),
+    click.option("--gender-threshold-darker", type=click.FloatRange(0, 1), metavar="P",
+                 help="The same for faces measured darker [default: --gender-threshold]."),
+)
+
+
+def gender_group_threshold_option(func):
+    """Add ``--gender-threshold-lighter`` and ``--gender-threshold-darker``."""
+    for option in reversed(gender_group_threshold_options):
+        func = option(func)
+    return func

@@ -107,3 +107,39 @@ def test_studio_set_reads_a_folder_and_a_review_csv(tmp_path):
     csv.write_text("plate_id,gender\np3,female\n")
     with pytest.raises(LabelsFileError, match="p3"):
         studio_cases(tmp_path, csv)
+
+
+def _gender_case(monk, p_female, truth="female", measured=None):
+    group = "lighter" if monk <= 5 else "darker"
+    return Outcome(case_id=f"g{monk}{p_female}", truth={"gender": truth, "monk": str(monk)}, monk=monk, group=group,
+                   face_read=True, labels={"gender": "female", "skin_group": measured or group, "fitzpatrick": "II",
+                                           "monk": str(monk)}, p_female=p_female)
+
+
+def test_gender_thresholds_per_group_keep_wrong_labels_under_five_percent_in_every_band():
+    from castgate.audit.validate import recommend_gender_thresholds
+
+    lighter = [_gender_case(2, 0.95) for _ in range(12)] + [_gender_case(4, 0.9) for _ in range(12)]
+    darker = [_gender_case(7, 0.97) for _ in range(12)] + [_gender_case(9, 0.2) for _ in range(3)]  # 0.8 sure, wrong
+    picks = recommend_gender_thresholds(lighter + darker)
+    assert picks["lighter"]["threshold"] == 0.5 and picks["lighter"]["wrong"] == 0
+    assert picks["darker"]["threshold"] == pytest.approx(0.97) and picks["darker"]["answered"] == 12
+    assert picks["darker"]["bands"]["8-10"] == {"faces": 3, "answered": 0, "wrong": 0}   # abstains there
+    hopeless = [_gender_case(2, 0.01) for _ in range(20)] + [_gender_case(2, 0.99) for _ in range(20)]
+    assert recommend_gender_thresholds(hopeless)["lighter"]["threshold"] == 1.0
+
+
+def test_gender_threshold_follows_the_measured_skin_group():
+    from castgate.audit.settings import AuditSettings
+
+    settings = AuditSettings(gender_threshold_lighter=0.6, gender_threshold_darker=1.0)
+    assert settings.gender_threshold_for("lighter") == 0.6 and settings.gender_threshold_for("darker") == 1.0
+    assert settings.gender_threshold_for(None) == 1.0 and AuditSettings().gender_threshold_for("darker") == 0.7
+    from castgate.audit.image import audit_image
+    from castgate.audit.validation_set import sweep_image
+
+    label = audit_image(sweep_image("astronaut", "linear", 2, "plate"), settings).labels["gender"]
+    assert label.value == "female" and label.details["threshold"] == 0.6
+    dark = audit_image(sweep_image("astronaut", "linear", 9, "plate"), settings).labels["gender"]
+    assert dark.value == "undetermined" and "threshold 1.00 for darker" in dark.details["explanation"]
+    assert "for faces measured lighter" in label.method

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import click
 
-from castgate_cli.options import detector_option, gender_threshold_option, min_face_option, skin_threshold_option
+from castgate_cli.options import detector_option, gender_group_threshold_option, gender_threshold_option, \
+    min_face_option, skin_threshold_option
 from castgate_cli.output import emit, json_option, progress
 
 ATTRIBUTE_ORDER = ("gender", "skin_group", "fitzpatrick", "monk")
@@ -61,6 +62,7 @@ def audit() -> None:
 @click.option("--workers", type=click.IntRange(min=1), metavar="N",
               help="Processes to audit with [default: every core].")
 @gender_threshold_option
+@gender_group_threshold_option
 @skin_threshold_option
 @click.option("--fitzpatrick-table", type=click.Choice(["kinyanjui2019", "chardon1991"]),
               help="ITA -> Fitzpatrick table [default kinyanjui2019, or as last audited]; see docs/audit.md.")
@@ -72,7 +74,8 @@ def audit() -> None:
 @json_option
 def audit_batch_command(target: Path, force: bool, workers: int | None, gender_threshold: float | None,
           skin_group_threshold: float | None, fitzpatrick_table: str | None, min_face_px: int | None,
-          flip: bool | None, detector: str | None, as_json: bool) -> None:
+          flip: bool | None, detector: str | None, gender_threshold_lighter: float | None,
+          gender_threshold_darker: float | None, as_json: bool) -> None:
     """Label the plates of BATCH: perceived gender presentation and skin tone (ITA, Fitzpatrick, Monk).
 
     Only plates whose PNG changed since their last audit (or that were audited with other settings)
@@ -86,7 +89,8 @@ def audit_batch_command(target: Path, force: bool, workers: int | None, gender_t
 
     changes = {"gender_threshold": gender_threshold, "skin_group_threshold": skin_group_threshold,
                "fitzpatrick_table": fitzpatrick_table, "min_face_px": min_face_px,
-               "gender_flip_average": flip, "detector": detector}
+               "gender_flip_average": flip, "detector": detector,
+               "gender_threshold_lighter": gender_threshold_lighter, "gender_threshold_darker": gender_threshold_darker}
     if target.is_file():
         _audit_one(target, AuditSettings().replace(**changes), as_json)
         return

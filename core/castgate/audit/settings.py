@@ -47,6 +47,8 @@ class AuditSettings:
     prominent_ratio: float = 0.35     # a face is prominent if its area >= this share of the largest face's
     # -- gender --------------------------------------------------------------------------------
     gender_threshold: float = 0.70    # classifier confidence below which gender is undetermined
+    gender_threshold_lighter: float | None = None  # the same for faces measured lighter (None: gender_threshold;
+    gender_threshold_darker: float | None = None   # 1: always undetermined); faces of unknown group: the higher
     gender_flip_average: bool = False  # average the classifier over the image and its mirror image (+15 % time)
     # -- skin tone -----------------------------------------------------------------------------
     fitzpatrick_table: str = "kinyanjui2019"
@@ -64,6 +66,10 @@ class AuditSettings:
             if not (isinstance(self.detection_threshold, (int, float)) and low <= self.detection_threshold <= high):
                 problems.append(f"detection_threshold is {self.detection_threshold!r}; use {low:g}..{high:g} "
                                 f"({self.detector} scores)")
+        for name in ("gender_threshold_lighter", "gender_threshold_darker"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+                problems.append(f"{name} is {value!r}; use a number from 0 to 1 (1: always undetermined) or null")
         for name in ("gender_threshold", "skin_group_threshold", "fitzpatrick_threshold", "monk_threshold",
                      "prominent_ratio"):
             value = getattr(self, name)
@@ -90,6 +96,12 @@ class AuditSettings:
         if self.detection_threshold is not None:
             return float(self.detection_threshold)
         return DEFAULT_DETECTION_THRESHOLD[self.detector]
+
+    def gender_threshold_for(self, skin_group: str | None) -> float:
+        """The gender confidence needed for a face of this measured skin group (None/undetermined: the higher)."""
+        lighter = self.gender_threshold if self.gender_threshold_lighter is None else self.gender_threshold_lighter
+        darker = self.gender_threshold if self.gender_threshold_darker is None else self.gender_threshold_darker
+        return {"lighter": lighter, "darker": darker}.get(skin_group or "", max(lighter, darker))
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a plain dict (as stored in ``Manifest.audit_settings``)."""

@@ -62,6 +62,7 @@ class ValidationReport:
     cases: int
     bands: dict[str, dict[str, Any]]
     groups: dict[str, dict[str, Any]]
+    gender_thresholds: dict[str, Any]
     framings: dict[str, dict[str, dict[str, int]]]
     ita_series: dict[str, Any]
     error_table: dict[str, Any]
@@ -69,7 +70,8 @@ class ValidationReport:
     outcomes: tuple[Outcome, ...] = field(default=(), repr=False)
 
     def to_dict(self, with_cases: bool = False) -> dict[str, Any]:
-        out = {"cases": self.cases, "bands": self.bands, "groups": self.groups, "framings": self.framings,
+        out = {"cases": self.cases, "bands": self.bands, "groups": self.groups,
+               "gender_thresholds": self.gender_thresholds, "framings": self.framings,
                "ita_series": self.ita_series, "error_table": self.error_table,
                "seconds": round(self.seconds, 2)}
         if with_cases:
@@ -135,6 +137,7 @@ def validate(cases: Sequence[Case], settings: AuditSettings | None = None, *, ma
     table = error_table(outcomes, methods(settings), made_by=made_by, set_description=set_description,
                         bands=bands)
     return ValidationReport(cases=len(outcomes), bands=bands, groups=group_figures(outcomes),
+                            gender_thresholds=recommend_gender_thresholds(outcomes),
                             framings=framing_figures(outcomes), ita_series=ita_monotone(outcomes),
                             error_table=table, seconds=time.monotonic() - started, outcomes=tuple(outcomes))
 
@@ -164,6 +167,49 @@ def _figures(outcomes: Sequence[Outcome]) -> dict[str, Any]:
             "monk_within_1_rate": _rate(len(within), len(monk_measured)),
             "skin_group_answered": len(group_answered), "skin_group_correct": len(group_right),
             "skin_group_accuracy": _rate(len(group_right), len(group_answered))}
+
+
+MAX_WRONG = 0.05
+MIN_ANSWERED = 10
+
+
+def recommend_gender_thresholds(outcomes: Sequence[Outcome], max_wrong: float = MAX_WRONG,
+                                min_answered: int = MIN_ANSWERED) -> dict[str, Any]:
+    """Per measured skin group, the lowest gender confidence threshold at which wrong labels among the
+    answered ones are at most ``max_wrong`` in every Monk band, with at least ``min_answered`` answered in
+    the group; 1 (always abstain) when no threshold does. Uses every read face's P(female), so the
+    recommendation does not depend on the threshold the set was audited with.
+    """
+    out: dict[str, Any] = {"rule": f"lowest threshold with wrong <= {max_wrong:.0%} among answered in every "
+                                    f"Monk band and >= {min_answered} answered; 1 = always undetermined"}
+    for group in GROUPS:
+        cases = [o for o in outcomes if o.p_female is not None and o.labels.get("skin_group") == group
+                 and o.truth.get("gender") in ("female", "male")]
+        confidences = sorted({round(max(o.p_female, 1 - o.p_female), 4) for o in cases})  # type: ignore[arg-type]
+        chosen, figures = 1.0, _threshold_figures(cases, 1.0)
+        for threshold in [0.5, *confidences]:
+            trial = _threshold_figures(cases, threshold)
+            if trial["answered"] >= min_answered and all(
+                    b["wrong"] <= max_wrong * b["answered"] for b in trial["bands"].values()):
+                chosen, figures = threshold, trial
+                break
+        out[group] = {"threshold": chosen, "faces": len(cases), **figures}
+    return out
+
+
+def _threshold_figures(cases: Sequence[Outcome], threshold: float) -> dict[str, Any]:
+    bands: dict[str, dict[str, int]] = {}
+    for o in cases:
+        p = o.p_female  # type: ignore[assignment]
+        confidence = max(p, 1 - p)
+        band = bands.setdefault(band_of(o.monk) or "no Monk truth", {"faces": 0, "answered": 0, "wrong": 0})
+        band["faces"] += 1
+        if threshold < 1.0 and confidence >= threshold:
+            band["answered"] += 1
+            band["wrong"] += int(("female" if p >= 0.5 else "male") != o.truth["gender"])
+    answered = sum(b["answered"] for b in bands.values())
+    wrong = sum(b["wrong"] for b in bands.values())
+    return {"answered": answered, "wrong": wrong, "bands": bands}
 
 
 def band_figures(outcomes: Sequence[Outcome]) -> dict[str, dict[str, Any]]:
