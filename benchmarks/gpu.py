@@ -140,7 +140,8 @@ def sampler_cost(config, plates: int, *, rows_per_plate: int = 2, weight_bytes: 
             attends over the whole fixed-size cache, masked); ``(positions + 1) / 2`` models reading
             only the positions written so far.
         shared_unconditional: the empty text is encoded once per batch and its cross-attention
-            keys/values are shared by every plate (instead of once per plate).
+            keys/values are shared by every plate, as castgate's sampler does since 2026-11-29
+            (False: once per plate, as before).
     """
     counts = dallebart_parameter_counts(config)
     width, layers = config.embed_count, config.decoder_layer_count
@@ -315,6 +316,42 @@ def best_time(run: Callable[[], Any], seconds_left: float) -> float:
     return best
 
 
+def next_batch(batches: list[int], cap: int | None, results: dict[int, str]) -> int | None:
+    """The next batch size to try, given the outcome (``"ok"`` or not) of those tried so far.
+
+    The smallest first. Then, where the device's memory is known (``cap``: the largest batch the
+    cache arithmetic says fits), straight to ``cap``: climbing by doubling while batches fit,
+    halving while they do not, so the limit is found within the first few compiles. Then the sizes in
+    between, ascending, as long as time allows. Without ``cap``, simply ascending. Nothing at or
+    above the smallest batch that failed is tried again.
+    """
+    if batches[0] not in results:
+        return batches[0]
+    failed = [batch for batch, status in results.items() if status != "ok"]
+    limit = min(failed) if failed else None
+    todo = [batch for batch in batches if batch not in results and (limit is None or batch < limit)]
+    if not todo:
+        return None
+    if cap is None:
+        return todo[0]
+    largest_ok = max(batch for batch, status in results.items() if status == "ok")
+    if largest_ok == batches[0]:  # not yet found one above the smallest that fits
+        return max([batch for batch in todo if batch <= cap] or [todo[0]])
+    above = [batch for batch in todo if batch > largest_ok]
+    return above[0] if above and limit is None else todo[0]
+
+
+def predicted_cap(config, dtype_bytes: int, memory_limit: int | None, batches: list[int]) -> int | None:
+    """The largest of ``batches`` whose caches fit beside the weights, by :func:`sampler_cost`'s count."""
+    if not memory_limit:
+        return None
+    counts = dallebart_parameter_counts(config)
+    weights = dtype_bytes * sum(counts.values())
+    per_plate = sampler_cost(config, 512, cache_bytes=dtype_bytes, shared_unconditional=True).cache_bytes_per_plate
+    fits = [batch for batch in batches if weights + batch * per_plate <= 0.9 * memory_limit]
+    return max(fits) if fits else batches[0]
+
+
 def stage_ceilings(spec: dict[str, Any]) -> None:
     import jax
     import jax.numpy as jnp
@@ -382,13 +419,20 @@ def stage_generation(spec: dict[str, Any]) -> None:
     weight_bytes = np.dtype(jax.numpy.dtype(dtype)).itemsize
     sampler = compiled_token_sampler(config, dtype, TOP_K, token_limit, devices)
     decoder = compiled_image_decoder(vq_config, devices)
+    batches = sorted(spec["batches"])
+    per_device = [batch // devices for batch in batches]
+    cap = predicted_cap(config, weight_bytes, memory_in_use()["limit_bytes"], per_device)
+    results: dict[int, str] = {}
     last_total = None
-    for batch in spec["batches"]:
-        row = dict(base, batch=batch, per_device_batch=batch // devices, weights_s=round(setup_s, 2))
+    while (batch := next_batch(batches, cap and cap * devices, results)) is not None:
+        row = dict(base, batch=batch, per_device_batch=batch // devices, weights_s=round(setup_s, 2),
+                   predicted_cap=cap)
         left = deadline - time.time()
-        if last_total is not None and 2.5 * last_total > left:
+        if last_total is not None and 2.5 * last_total * max(1.0, batch / max(results)) ** 0.5 > left:
             emit(section, dict(row, status="skipped", reason=f"time budget ({left:.0f} s left)"))
             return
+        emit("progress", {"stage": section, "batch": batch})
+        results[batch] = "trying"
         try:
             tokens, mask = text_inputs(batch)
             args = (params, tokens, mask, np.arange(batch, dtype=np.uint32), np.float32(CONDITION_SCALE),
@@ -404,11 +448,15 @@ def stage_generation(spec: dict[str, Any]) -> None:
             vqgan_s = best_time(lambda: jax.block_until_ready(decode_compiled(vq_params, codes)),
                                 deadline - time.time())
         except Exception as exc:  # noqa: BLE001 - out of memory is the limit; anything else is reported
-            emit(section, dict(row, status="oom" if is_out_of_memory(exc) else "failed", error=str(exc)[:400]))
-            return
+            results[batch] = "oom" if is_out_of_memory(exc) else "failed"
+            emit(section, dict(row, status=results[batch], error=str(exc)[:400]))
+            jax.clear_caches()
+            continue
+        results[batch] = "ok"
         total = sample_s + vqgan_s
         last_total = total + compile_s
-        cost = sampler_cost(config, batch, weight_bytes=weight_bytes, cache_bytes=weight_bytes)
+        cost = sampler_cost(config, batch, weight_bytes=weight_bytes, cache_bytes=weight_bytes,
+                            shared_unconditional=True)
         flops = cost.flops + batch * vq_cost["flops"]
         moved = cost.bytes + batch * vq_cost["bytes"]
         row.update(status="ok", compile_s=compile_s, sample_s=sample_s, vqgan_s=vqgan_s,
@@ -527,14 +575,19 @@ class Report:
 
     def __init__(self, path: Path, args: argparse.Namespace):
         self.path = path
+        self.progress: dict[str, Any] | None = None
         self.data: dict[str, Any] = {
             "schema": SCHEMA, "started": _now(), "finished": None, "complete": False,
             "command": " ".join([Path(sys.executable).name] + sys.argv), "smoke": args.smoke,
             "budget_s": args.budget, "condition_scale": CONDITION_SCALE, "top_k": TOP_K, "host": None,
-            "ceilings": None, "vqgan_cost": None, "generation": [], "scaling": [], "clip": [], "audit": None, "stages": []}
+            "ceilings": None, "vqgan_cost": None, "generation": [], "scaling": [], "clip": [], "audit": None,
+            "stages": []}
         self.write()
 
     def add(self, section: str, row: dict[str, Any]) -> None:
+        if section == "progress":  # which batch a stage was on, should it be cut off
+            self.progress = row
+            return
         if section in ("host", "ceilings", "audit", "vqgan_cost"):
             self.data[section] = row
         else:
@@ -628,7 +681,9 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
         share = stage.share / sum(s.share for s in stages[index:])
         seconds = left * share if index < len(stages) - 1 else left
         record = {"name": stage.name, "budget_s": round(seconds, 1)}
-        spec = dict(stage.spec, smoke=args.smoke, fixtures=str(args.fixtures), deadline=time.time() + seconds - 3,
+        # the child stops itself a little early: starting and ending a JAX process takes seconds
+        spec = dict(stage.spec, smoke=args.smoke, fixtures=str(args.fixtures),
+                    deadline=time.time() + seconds - max(5.0, 0.1 * seconds),
                     vqgan_cost=report.data["vqgan_cost"])
         if left < 3:
             record.update(status="skipped", note="time budget spent")
@@ -643,6 +698,9 @@ def run_all(args: argparse.Namespace) -> dict[str, Any]:
                     print(f"   {value[0]}: {_brief(value[1])}", file=sys.stderr, flush=True)
                 else:
                     record.update(value, seconds=round(time.time() - started, 1))
+                    if value["status"] != "done" and getattr(report, "progress", None):
+                        record["cut_off_at"] = report.progress
+            report.progress = None
         report.data["stages"].append(record)
         report.write()
     report.data.update(finished=_now(), complete=True)
@@ -700,7 +758,10 @@ def table(data: dict[str, Any]) -> str:
     lines += ["", "| arch | dtype | dev | batch | status | compile s | sample s | VQGAN s | images/s | tokens/s "
                   "| VQGAN share | peak GiB | TFLOP/s | TB/s | of peak FLOP/s | of peak B/s | roofline images/s |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for row in data["generation"] + data["scaling"]:
+    def order(row: dict[str, Any]) -> tuple:
+        return row["arch"], row["dtype"], row["devices"], row.get("batch") or 0
+
+    for row in sorted(data["generation"], key=order) + data["scaling"]:
         if row.get("status") != "ok":
             lines.append(f"| {row['arch']} | {row['dtype']} | {row['devices']} | {row.get('batch')} | "
                          f"{row['status']} {row.get('reason', '')} | | | | | | | | | | | | |")
@@ -740,9 +801,9 @@ def _num(value: float | None) -> str:
 
 PLAN = (
     # (row name, sampler_cost keyword changes, applied on top of the rows above)
-    ("today: whole cache read every step, empty text encoded per plate", {}),
+    ("castgate until 2026-11-28: empty text encoded per plate, whole cache read", {}),
+    ("castgate now: empty text encoded once per batch, its keys/values shared", {"shared_unconditional": True}),
     ("+ read only the cache positions written so far", {"cache_positions_read": "half"}),
-    ("+ empty text encoded once, its cross keys/values shared", {"shared_unconditional": True}),
     ("+ 8-bit key/value cache", {"cache_bytes": 1}),
 )
 
@@ -756,7 +817,7 @@ def paper(fixtures: Path) -> str:
     for arch, config in configs["dalle"].items():
         counts = dallebart_parameter_counts(config)
         total = sum(counts.values()) + (config.text_token_count + config.image_token_count) * config.embed_count
-        one = sampler_cost(config, 1)
+        one = sampler_cost(config, 1, shared_unconditional=True)
         lines += [f"## {arch}: d_model {config.embed_count}, {config.encoder_layer_count}+{config.decoder_layer_count} "
                   f"layers, GLU {config.decoder_glu_count}, logits {config.logit_count}",
                   f"- parameters: {total / 1e9:.3f} G ({2 * total / 1e9:.2f} GB in bfloat16); read by every decoding "
@@ -764,8 +825,8 @@ def paper(fixtures: Path) -> str:
                   f"- per image with super-conditioning (2 decoder rows): {one.flops / 1e12:.3f} TFLOP to sample "
                   f"(of which the 256 decoding steps {256 * 2 * one.row_step_flops / 1e12:.3f}, the encoder and cross "
                   f"keys/values the rest) + {vq['flops'] / 1e12:.3f} TFLOP of VQGAN",
-                  f"- per decoder row per step: {one.row_step_flops / 1e9:.2f} GFLOP and {one.row_step_bytes / 1e6:.1f} "
-                  f"MB of its own cache and text keys/values; cache per plate {one.cache_bytes_per_plate / 1e6:.0f} MB",
+                  f"- per decoder row per step: {one.row_step_flops / 1e9:.2f} GFLOP and "
+                  f"{one.row_step_bytes / 1e6:.1f} MB of its own cache and text keys/values; cache per plate {one.cache_bytes_per_plate / 1e6:.0f} MB",
                   ""]
         for gpu in ("H100", "H200"):
             peak = peak_for(gpu)
@@ -784,11 +845,10 @@ def paper(fixtures: Path) -> str:
                 kwargs = dict(options)
                 if kwargs.get("cache_positions_read") == "half":
                     kwargs["cache_positions_read"] = (config.image_token_count + 1) / 2
-                step = sampler_cost(config, 1, **kwargs)
+                step = sampler_cost(config, 512, **kwargs)  # a large batch: the per-row costs dominate
                 asymptote = step.row_step_flops / step.row_step_bytes
                 free = peak["memory_gb"] * 1e9 * 0.9 - 2 * total  # 10 % for activations and the runtime
-                fit = 2 ** int(math.log2(free / sampler_cost(config, 1, **dict(kwargs, cache_bytes=kwargs.get(
-                    "cache_bytes", 2))).cache_bytes_per_plate))
+                fit = 2 ** int(math.log2(free / step.cache_bytes_per_plate))
                 limits = []
                 for plates in (16, 64, 256, fit):
                     cost = sampler_cost(config, plates, **kwargs)
