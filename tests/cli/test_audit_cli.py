@@ -109,3 +109,13 @@ def test_validate_subset_prints_bands_and_writes_the_table(tmp_path):
 def test_validate_needs_images_and_labels_together(tmp_path):
     result = run("audit", "validate", "--images", str(tmp_path), "--json")
     assert result.exit_code == 2 and "--images and --labels go together" in json.loads(result.stdout)["error"]
+
+
+def test_a_bad_gender_calibration_file_is_a_clean_input_error(batch, tmp_path):
+    folder, _ = batch
+    bad = tmp_path / "calibration.json"
+    bad.write_text("{}")
+    result = run("audit", str(folder), "--workers", "1", "--gender-calibration", str(bad), "--json")
+    assert result.exit_code == 2, result.output
+    error = json.loads(result.stdout)
+    assert error["type"] == "AuditSettingsError" and "castgate-gender-calibration/1" in error["error"]

@@ -143,3 +143,30 @@ def test_gender_threshold_follows_the_measured_skin_group():
     dark = audit_image(sweep_image("astronaut", "linear", 9, "plate"), settings).labels["gender"]
     assert dark.value == "undetermined" and "threshold 1.00 for darker" in dark.details["explanation"]
     assert "for faces measured lighter" in label.method
+
+
+def test_gender_calibration_from_a_two_sided_set_and_none_from_a_one_sided_one(tmp_path):
+    from castgate.audit.calibration import load_calibration
+    from castgate.audit.image import audit_image
+    from castgate.audit.settings import AuditSettings
+    from castgate.audit.validate import gender_calibration
+    from castgate.audit.validation_set import sweep_image
+
+    two_sided = ([_gender_case(2, 0.95) for _ in range(8)] + [_gender_case(2, 0.05, truth="male") for _ in range(8)]
+                 + [_gender_case(8, 0.95, truth="male") for _ in range(3)] + [_gender_case(8, 0.95) for _ in range(1)]
+                 + [_gender_case(8, 0.05, truth="male") for _ in range(2)])
+    calibration = gender_calibration(two_sided, "blazeface")
+    assert calibration.unmeasured is None
+    assert calibration.p_correct("lighter", 0.95) == pytest.approx(17 / 18, abs=1e-4)
+    assert calibration.p_correct("darker", 0.95) == pytest.approx(4 / 8, abs=1e-4)      # 3 of 6 right, prior 1/2
+    assert calibration.p_correct(None, 0.95) == pytest.approx(4 / 8, abs=1e-4)         # unknown group: the lower
+    one_sided = gender_calibration([_gender_case(2, 0.95), _gender_case(9, 0.05)], "blazeface")
+    assert "no true male" in one_sided.unmeasured and one_sided.p_correct("lighter", 0.95) is None
+
+    path = tmp_path / "calibration.json"
+    write_error_table(path, calibration.to_dict())
+    assert load_calibration(path).p_correct("lighter", 0.95) == pytest.approx(17 / 18, abs=1e-4)
+    label = audit_image(sweep_image("astronaut", "linear", 2, "plate"),
+                        AuditSettings(gender_calibration=str(path))).labels["gender"]
+    assert label.details["p_correct"] == calibration.p_correct("lighter", label.confidence)
+    assert label.details["calibration"] == str(path)

@@ -68,14 +68,17 @@ def audit() -> None:
               help="ITA -> Fitzpatrick table [default kinyanjui2019, or as last audited]; see docs/audit.md.")
 @min_face_option
 @detector_option
+@click.option("--gender-calibration", type=click.Path(path_type=Path, dir_okay=False), metavar="JSON",
+              help="Gender calibration from `castgate audit validate --write-calibration` on your labelled plates: "
+                   "records each plate's calibrated probability that its gender label is right.")
 @click.option("--flip/--no-flip", "flip", default=None,
               help="Average the gender classifier over the image and its mirror image (about 15 % slower) "
                    "[default: off, or as last audited].")
 @json_option
 def audit_batch_command(target: Path, force: bool, workers: int | None, gender_threshold: float | None,
           skin_group_threshold: float | None, fitzpatrick_table: str | None, min_face_px: int | None,
-          flip: bool | None, detector: str | None, gender_threshold_lighter: float | None,
-          gender_threshold_darker: float | None, as_json: bool) -> None:
+          flip: bool | None, detector: str | None, gender_calibration: Path | None,
+          gender_threshold_lighter: float | None, gender_threshold_darker: float | None, as_json: bool) -> None:
     """Label the plates of BATCH: perceived gender presentation and skin tone (ITA, Fitzpatrick, Monk).
 
     Only plates whose PNG changed since their last audit (or that were audited with other settings)
@@ -90,6 +93,7 @@ def audit_batch_command(target: Path, force: bool, workers: int | None, gender_t
     changes = {"gender_threshold": gender_threshold, "skin_group_threshold": skin_group_threshold,
                "fitzpatrick_table": fitzpatrick_table, "min_face_px": min_face_px,
                "gender_flip_average": flip, "detector": detector,
+               "gender_calibration": None if gender_calibration is None else str(gender_calibration.resolve()),
                "gender_threshold_lighter": gender_threshold_lighter, "gender_threshold_darker": gender_threshold_darker}
     if target.is_file():
         _audit_one(target, AuditSettings().replace(**changes), as_json)

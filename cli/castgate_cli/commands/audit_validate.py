@@ -40,6 +40,8 @@ _PHOTOS = tuple(PHOTOS)
               help="Default sweep: only this Monk tone (repeatable) [default: 1-10].")
 @click.option("--write-table", "table_path", type=click.Path(path_type=Path, dir_okay=False), metavar="PATH",
               help="Write the error table (castgate-labeller-error/1 JSON) here.")
+@click.option("--write-calibration", "calibration_path", type=click.Path(path_type=Path, dir_okay=False),
+              metavar="PATH", help="Write the gender calibration (castgate-gender-calibration/1 JSON) here.")
 @click.option("--cases", "with_cases", is_flag=True, help="With --json: include every case's result.")
 @gender_threshold_option
 @gender_group_threshold_option
@@ -50,7 +52,8 @@ _PHOTOS = tuple(PHOTOS)
 @click.pass_context
 def validate(ctx: click.Context, images: Path | None, labels_csv: Path | None, photos: tuple[str, ...],
              methods: tuple[str, ...], framings: tuple[str, ...], tones: tuple[int, ...], table_path: Path | None,
-             with_cases: bool, gender_threshold: float | None, skin_group_threshold: float | None,
+             calibration_path: Path | None, with_cases: bool, gender_threshold: float | None,
+             skin_group_threshold: float | None,
              min_face_px: int | None, detector: str | None, gender_threshold_lighter: float | None,
              gender_threshold_darker: float | None, as_json: bool) -> None:
     """Measure the auditor on a labelled set, per Monk band (1-3, 4-5, 6-7, 8-10).
@@ -87,8 +90,11 @@ def validate(ctx: click.Context, images: Path | None, labels_csv: Path | None, p
                                 on_progress=on_progress)
     if table_path is not None:
         write_error_table(table_path, report.error_table)
+    if calibration_path is not None:
+        write_error_table(calibration_path, report.gender_calibration)
     result = report.to_dict(with_cases)
     result["table_written"] = None if table_path is None else str(table_path)
+    result["calibration_written"] = None if calibration_path is None else str(calibration_path)
     emit(result, report_text(result), as_json)
 
 
@@ -151,5 +157,7 @@ def report_text(result: dict[str, Any]) -> str:
                      + (f" (not: {', '.join(series['not_monotone'])})" if series["not_monotone"] else ""))
     if result.get("table_written"):
         lines.append(f"error table written to {result['table_written']}")
+    if result.get("calibration_written"):
+        lines.append(f"gender calibration written to {result['calibration_written']}")
     lines.append(f"({result['cases']} cases, {result['seconds']:.1f} s)")
     return "\n".join(lines)

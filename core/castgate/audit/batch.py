@@ -142,6 +142,10 @@ def audit_batch(batch_dir: Path, force: bool = False, workers: int | None = None
     started = time.monotonic()
     manifest = read_manifest(batch_dir)
     settings = settings or stored_settings(manifest)
+    if settings.gender_calibration:  # a bad file is the user's to fix, before any plate is audited
+        from castgate.audit.calibration import load_calibration
+
+        load_calibration(Path(settings.gender_calibration))
     todo = plan_audit(batch_dir, manifest, settings, force)
     total = len(todo)
     workers = max(1, min(workers or available_cpus(), total or 1))

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from castgate import __version__
+from castgate.audit import calibration as gender_calibration
 from castgate.audit import faces as face_mod
 from castgate.audit import gender as gender_mod
 from castgate.audit import skin_tone
@@ -444,6 +445,11 @@ def _gender_label(image: AuditImage, face: face_mod.Face, settings: AuditSetting
     details = {**face_details, "p_female": round(estimate.p_female, 4),
                "passes": [round(p, 4) for p in estimate.passes], "threshold": threshold,
                "threshold_group": group or "unknown (the higher threshold)"}
+    if settings.gender_calibration:
+        calibration = gender_calibration.load_calibration(Path(settings.gender_calibration))
+        if calibration.detector == settings.detector and not calibration.unmeasured:
+            details["p_correct"] = calibration.p_correct(group, estimate.confidence)
+            details["calibration"] = settings.gender_calibration
     ident = identity(settings.detector)["gender"]
     confidence = round(estimate.confidence, 4)
     if estimate.confidence < threshold or threshold >= 1.0:

@@ -49,6 +49,7 @@ class AuditSettings:
     gender_threshold: float = 0.70    # classifier confidence below which gender is undetermined
     gender_threshold_lighter: float | None = None  # the same for faces measured lighter (None: gender_threshold;
     gender_threshold_darker: float | None = None   # 1: always undetermined); faces of unknown group: the higher
+    gender_calibration: str | None = None  # castgate-gender-calibration/1 file: records p_correct per plate
     gender_flip_average: bool = False  # average the classifier over the image and its mirror image (+15 % time)
     # -- skin tone -----------------------------------------------------------------------------
     fitzpatrick_table: str = "kinyanjui2019"

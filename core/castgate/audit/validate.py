@@ -63,6 +63,7 @@ class ValidationReport:
     bands: dict[str, dict[str, Any]]
     groups: dict[str, dict[str, Any]]
     gender_thresholds: dict[str, Any]
+    gender_calibration: dict[str, Any]
     framings: dict[str, dict[str, dict[str, int]]]
     ita_series: dict[str, Any]
     error_table: dict[str, Any]
@@ -71,7 +72,8 @@ class ValidationReport:
 
     def to_dict(self, with_cases: bool = False) -> dict[str, Any]:
         out = {"cases": self.cases, "bands": self.bands, "groups": self.groups,
-               "gender_thresholds": self.gender_thresholds, "framings": self.framings,
+               "gender_thresholds": self.gender_thresholds, "gender_calibration": self.gender_calibration,
+               "framings": self.framings,
                "ita_series": self.ita_series, "error_table": self.error_table,
                "seconds": round(self.seconds, 2)}
         if with_cases:
@@ -138,6 +140,8 @@ def validate(cases: Sequence[Case], settings: AuditSettings | None = None, *, ma
                         bands=bands)
     return ValidationReport(cases=len(outcomes), bands=bands, groups=group_figures(outcomes),
                             gender_thresholds=recommend_gender_thresholds(outcomes),
+                            gender_calibration=gender_calibration(outcomes, settings.detector, made_by=made_by,
+                                                                  source=set_description).to_dict(),
                             framings=framing_figures(outcomes), ita_series=ita_monotone(outcomes),
                             error_table=table, seconds=time.monotonic() - started, outcomes=tuple(outcomes))
 
@@ -195,6 +199,19 @@ def recommend_gender_thresholds(outcomes: Sequence[Outcome], max_wrong: float = 
                 break
         out[group] = {"threshold": chosen, "faces": len(cases), **figures}
     return out
+
+
+def gender_calibration(outcomes: Sequence[Outcome], detector: str, *, made_by: str = "", source: str = ""):
+    """:mod:`castgate.audit.calibration` measured on these outcomes (read faces with a true gender)."""
+    from castgate.audit import calibration
+
+    faces = [(o.labels.get("skin_group"), max(o.p_female, 1 - o.p_female),
+              ("female" if o.p_female >= 0.5 else "male") == o.truth["gender"])
+             for o in outcomes if o.p_female is not None and o.truth.get("gender") in ("female", "male")]
+    missing = _missing_truths(outcomes, "gender")
+    unmeasured = (f"the set has no true {' or '.join(missing)} case(s): how often a label is right would only "
+                  f"echo the set's make-up") if missing else None
+    return calibration.measure(faces, detector, made_by=made_by, source=source, unmeasured=unmeasured)
 
 
 def _threshold_figures(cases: Sequence[Outcome], threshold: float) -> dict[str, Any]:
@@ -307,7 +324,7 @@ def _missing_truths(outcomes: Sequence[Outcome], attribute: str) -> list[str]:
 
 
 def write_error_table(path: Path, table: Mapping[str, Any]) -> None:
-    """Write the table as JSON, atomically."""
+    """Write the table (or a gender calibration) as JSON, atomically."""
     from castgate.fileio import atomic_write_text
 
     atomic_write_text(Path(path), json.dumps(table, indent=2, sort_keys=True) + "\n")
