@@ -27,13 +27,19 @@ from castgate_cli.output import emit, json_option, progress
               help="Plates per role in the cast [default: each role's count in the request].")
 @click.option("--no-generate", is_flag=True,
               help="With a BATCH: only re-select from the candidates already there; never generate.")
+@click.option("--step", type=click.Choice(["plan", "generate", "select"]),
+              help="Run one step of the loop, as the farm job's layers do (docs/farm.md): plan, generate "
+                   "(with --shard) or select. Exits 0 whatever the cast; `castgate gate` judges it.")
+@click.option("--shard", default="1/1", show_default=True, help="With --step generate: generate slice i of n.")
+@click.option("--last", is_flag=True, help="With --step plan/select: plan no further round; finish with what there is.")
 @quota_option
 @model_option
 @ocio_option
 @json_option
 @click.pass_context
 def balance(ctx: click.Context, target: Path, batch_dir: Path | None, cast: int | None, no_generate: bool,
-            quota: str | None, models_root: Path | None, ocio_config: str | None, as_json: bool) -> None:
+            step: str | None, shard: str, last: bool, quota: str | None, models_root: Path | None,
+            ocio_config: str | None, as_json: bool) -> None:
     """Select a cast that meets the quota from a batch's candidates (generating more when allowed).
 
     Every candidate keeps its record: kept, not selected (and why), or rejected. Rerunning is
@@ -60,6 +66,15 @@ def balance(ctx: click.Context, target: Path, batch_dir: Path | None, cast: int 
         if batch_dir is None:
             raise click.UsageError("give the batch folder to write with -o BATCH")
         request = load_request(target)
+    if step is not None:
+        from castgate.balance.steps import run_step
+        from castgate.generate import Shard
+
+        part = Shard.parse(shard)
+        done = run_step(step, request, batch_dir, shard=(part.index, part.count), last=last,
+                        models_root=models_root, ocio_config=ocio_config, quota=quota, cast=cast)
+        emit(done, format_step(done), as_json)
+        return
     outcome = _run_loop(request, batch_dir, cast, quota, models_root, ocio_config, as_json)
     emit(outcome.to_dict(), format_outcome(outcome, batch_dir, request), as_json)
     ctx.exit(outcome.exit_code)
@@ -105,6 +120,22 @@ def format_outcome(outcome, batch_dir: Path, request) -> str:
     if settings is None or not settings.steering:
         lines.append("Steering is off: the request did not turn it on ([balance].steering = true with phrases).")
     return "\n".join(lines)
+
+
+def format_step(done: dict) -> str:
+    """One line for a farm step: what it generated, or what the loop decided."""
+    if done["step"] == "generate":
+        if not done["generated"] and "round" not in done:
+            return "castgate balance --step generate: no round to generate"
+        return (f"castgate balance --step generate: {done['generated']} candidate(s) of round {done['round']} "
+                f"(shard {done['shard']})")
+    if done["state"] == "round planned":
+        return f"castgate balance --step {done['step']}: planned {done['planned']}"
+    outcome = done["outcome"]
+    short = "; ".join(f"{r}: " + ", ".join(f"{n} more {c}" for c, n in cells.items())
+                      for r, cells in outcome["shortfall"].items())
+    return (f"castgate balance --step {done['step']}: {done['state']}"
+            + (f" (short: {short})" if short else "") + "; castgate gate judges the kept cast")
 
 
 def describe_round(record) -> str:

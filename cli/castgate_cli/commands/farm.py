@@ -14,6 +14,8 @@ import click
 
 from castgate_cli.output import emit, json_option
 
+DEFAULT_BALANCE_ROUNDS = 4
+
 
 @click.group()
 def farm() -> None:
@@ -43,6 +45,11 @@ def farm() -> None:
 @click.option("--quota", metavar="NAME_OR_PATH", help="Quota the gate uses [default: the request's].")
 @click.option("--publish-cmd", metavar="COMMAND",
               help="Shell command run only after the gate passes; {batch} and {request} are replaced.")
+@click.option("--balance", is_flag=True,
+              help="Run `castgate balance` instead of generate: rounds of GPU generate layers and CPU select "
+                   "layers, then the gate (docs/farm.md). Needs a [balance] table or uses its defaults.")
+@click.option("--balance-rounds", type=click.IntRange(1, 32), metavar="N",
+              help="With --balance: rounds in the job [default: [farm].balance_rounds, else 4].")
 @click.option("--gpu-tags", metavar="TAGS", help="Host tags for the generate layer, e.g. gpu,cuda12.")
 @click.option("--gpus", type=click.IntRange(min=0), help="GPUs per generate frame [default 1].")
 @click.option("--gpu-memory", metavar="SIZE", help="GPU memory per generate frame, e.g. 12g.")
@@ -64,7 +71,8 @@ def farm() -> None:
 @json_option
 def submit(request_file: Path, batch_dir: Path, dry_run: bool, spec_out: Path | None, farm_config: Path | None,
            shards: int | None, castgate_cmd: str | None, models: str | None, ocio: str | None,
-           quota: str | None, publish_cmd: str | None, gpu_tags: str | None, gpus: int | None,
+           quota: str | None, publish_cmd: str | None, balance: bool, balance_rounds: int | None,
+           gpu_tags: str | None, gpus: int | None,
            gpu_memory: str | None, cores: float | None, memory: str | None, cpu_tags: str | None,
            job_name: str | None, show: str | None, shot: str | None, user: str | None, uid: int | None,
            spec_version: str | None, priority: int | None,
@@ -76,7 +84,8 @@ def submit(request_file: Path, batch_dir: Path, dry_run: bool, spec_out: Path | 
     """
     from castgate.farm.layers import job_environment, job_layers, job_name as name_of_job, shard_count
     from castgate.farm.opencue import FRAME_TOKEN, job_spec, submit as submit_job
-    from castgate.farm.settings import FarmSettings, load_farm_settings, require_valid, split_tags
+    from castgate.farm.settings import (DEFAULT_SHARDS, FarmSettings, load_farm_settings, require_valid,
+                                        split_tags)
     from castgate.fileio import atomic_write_text
     from castgate.request import load_request
 
@@ -88,6 +97,10 @@ def submit(request_file: Path, batch_dir: Path, dry_run: bool, spec_out: Path | 
                                 publish_cmd=publish_cmd, job_name=job_name, show=show, shot=shot,
                                 user=user, uid=uid, spec_version=spec_version, priority=priority, pause=pause, timeout=timeout,
                                 cuebot=(cuebot,) if cuebot else None)
+    if balance_rounds is not None and not balance:
+        raise click.UsageError("--balance-rounds works with --balance")
+    if balance:
+        settings = settings.replace(balance_rounds=balance_rounds or settings.balance_rounds or DEFAULT_BALANCE_ROUNDS)
     settings = settings.with_layer("generate", tags=split_tags(gpu_tags), gpus=gpus, gpu_memory=gpu_memory,
                                    cores=cores, memory=memory)
     if cpu_tags is not None:
@@ -116,6 +129,9 @@ def submit(request_file: Path, batch_dir: Path, dry_run: bool, spec_out: Path | 
         return
     submission = submit_job(request, batch_dir, settings)
     emit({**summary, "cuebot": submission.cuebot, "jobs": list(submission.jobs)},
-         f"submitted {', '.join(submission.jobs)} to {submission.cuebot}: {summary['shards']} generate "
-         f"frame(s), then merge, audit, gate" + (", publish" if settings.publish_cmd else ""), as_json)
+         f"submitted {', '.join(submission.jobs)} to {submission.cuebot}: "
+         + (f"{settings.balance_rounds} balance round(s) of {settings.shards or DEFAULT_SHARDS} generate frame(s) "
+            f"and a select frame, then gate" if settings.balance_rounds else
+            f"{summary['shards']} generate frame(s), then merge, audit, gate")
+         + (", publish" if settings.publish_cmd else ""), as_json)
 

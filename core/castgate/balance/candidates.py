@@ -11,7 +11,7 @@ import dataclasses
 from typing import Mapping, Sequence
 
 from castgate.balance.select import Candidate, CastSelection
-from castgate.manifest import Manifest, Plate
+from castgate.manifest import Manifest, Plate, sort_plates
 
 NOT_SELECTED = "not selected: "
 REJECTED = "rejected: "
@@ -37,11 +37,11 @@ def exclusion(plate: Plate) -> str | None:
 
 
 def candidates_of(manifest: Manifest, attributes: Sequence[str]) -> list[Candidate]:
-    """Every plate of the batch as a :class:`Candidate`, in manifest order (the documented order)."""
+    """Every plate of the batch as a :class:`Candidate`, in request order (role, then index)."""
     from castgate.rerank import SCORE_KEY
 
-    out = []
-    for order, plate in enumerate(manifest.plates):
+    out = []  # the documented order is the request's (role, then index), not the order plates were written in
+    for order, plate in enumerate(sort_plates(manifest.plates, manifest.roles())):
         labels = {a: plate.label(a) for a in attributes}
         out.append(Candidate(plate_id=plate.id, role=plate.role, labels=labels,
                              score=plate.scores.get(SCORE_KEY), order=order, excluded=exclusion(plate),

@@ -32,33 +32,47 @@ class Generator(Protocol):
 
 @dataclass
 class DalleGenerator:
-    """DALL·E mini / mega through castgate's engine, with the request's sampling settings."""
+    """DALL·E mini / mega through castgate's engine, with the request's sampling settings.
 
-    engine: Any
-    settings: Any
-    batch_size: int
+    The checkpoints' identity comes from their hashes (:func:`castgate.checkpoints.model_identity`); the
+    weights are loaded on the first :meth:`generate`, so a balance with nothing left to generate (or a
+    farm frame that only plans and selects) never loads them.
+    """
+
+    request: Request
+    folders: Mapping[str, Path]
+    identity: Mapping[str, Any]
+    engine: Any = None
 
     @classmethod
     def load(cls, request: Request, models_root: Path | None = None) -> "DalleGenerator":
-        """Load the request's checkpoints (as ``castgate generate`` does).
+        """Find the request's checkpoints (as ``castgate generate`` does) and hash them.
 
         Raises:
             ModelFolderError: a model folder is missing or incomplete.
         """
-        from castgate.engine import TextToImage  # JAX only when generating
-        from castgate.generate import _sampling_settings, model_folders
+        from castgate import checkpoints
+        from castgate.generate import model_folders
 
         folders = model_folders(request, models_root)
-        engine = TextToImage.load(folders["dalle"], folders["vqgan"], dtype=request.sampling.dtype)
-        return cls(engine, _sampling_settings(request), request.sampling.batch_size)
-
-    @property
-    def identity(self) -> Mapping[str, Any]:
-        return dict(self.engine.identity)
+        return cls(request, folders, checkpoints.model_identity(folders["dalle"], folders["vqgan"]))
 
     @property
     def model_hash(self) -> str:
-        return self.engine.identity["dalle"]["files"].get("flax_model.msgpack", "")
+        return self.identity["dalle"]["files"].get("flax_model.msgpack", "")
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> Sequence[Any]:
-        return self.engine.generate(list(prompts), list(seeds), self.settings, batch_size=self.batch_size)
+        from castgate.errors import ModelFolderError
+        from castgate.generate import _sampling_settings
+
+        if self.engine is None:
+            from castgate.engine import TextToImage  # JAX only when there is something to generate
+
+            self.engine = TextToImage.load(self.folders["dalle"], self.folders["vqgan"],
+                                           dtype=self.request.sampling.dtype)
+            if self.engine.identity != self.identity:
+                raise ModelFolderError("the checkpoint files changed while castgate was reading them",
+                                       where=str(self.folders["dalle"].parent),
+                                       fix="Wait until the model folders are copied completely, then run again")
+        return self.engine.generate(list(prompts), list(seeds), _sampling_settings(self.request),
+                                    batch_size=self.request.sampling.batch_size)

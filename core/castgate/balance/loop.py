@@ -203,48 +203,72 @@ def balance_request(request: Request, batch_dir: Path, *, generator: Generator |
         BalanceError: a cast size the quota cannot meet (before anything is written).
         ManifestError: the folder holds a batch from another request or generator.
     """
-    from castgate.colour import ColourPipeline
-    from castgate.generate import _prepare_output
-
     batch_dir = Path(batch_dir)
+    settings, quota, sizes, colour = run_settings(request, quota, cast, ocio_config)
+    generator = generator or DalleGenerator.load(request, models_root)
+    prepare_batch(batch_dir, request, generator, colour)
+    while True:
+        step = advance(batch_dir, request, settings, sizes, quota)
+        if isinstance(step, BalanceOutcome):
+            return step
+        generate_round(batch_dir, request, step, generator, colour, on_progress=on_progress)
+        complete_round(batch_dir, request, step, audit_workers=audit_workers, on_progress=on_progress)
+
+
+def run_settings(request: Request, quota: str | Path | Quota | None, cast: int | None,
+              ocio_config: str | None) -> tuple[BalanceSettings, Quota, dict[str, int], Any]:
+    """The balance settings, quota, cast sizes and colour pipeline of a run; refuses impossible sizes."""
+    from castgate.colour import ColourPipeline
+
     settings = request.balance or BalanceSettings()
     probe = Manifest(batch=request.batch, created=utc_now(), request=request.to_record(), models={}, sampling={},
                      colour={})
     quota = balance_quota(probe, quota)
     sizes = {role.id: cast if cast is not None else role.count for role in request.roles}
     check_sizes(probe, sizes, quota, can_generate=True)
-    colour = ColourPipeline.open(ocio_config)
-    generator = generator or DalleGenerator.load(request, models_root)
+    return settings, quota, sizes, ColourPipeline.open(ocio_config)
+
+
+def prepare_batch(batch_dir: Path, request: Request, generator: Generator, colour: Any) -> None:
+    """Create the batch folder and manifest, or check that an existing one is this request's."""
+    from castgate.generate import _prepare_output
+
     _prepare_output(batch_dir)
     _start_or_resume(batch_dir, request, generator, colour)
 
-    while True:
-        manifest = read_manifest(batch_dir)
-        rounds = list((manifest.balance or {}).get("rounds", []))
-        verified = None
-        if manifest.plates and (not rounds or rounds[-1]["complete"]):  # an existing batch's plates count too
-            started = time.monotonic()
-            verified = select_verified(manifest, sizes, quota)
-            if rounds and "select" not in rounds[-1].get("seconds", {}):  # once per round: reruns change nothing
-                _add_seconds(batch_dir, len(rounds), "select", time.monotonic() - started)
-            if verified.passed:
-                return _finish(batch_dir, sizes, quota, verified, PASSED)
-            if verified.selection.feasible and not verified.tighter_shortfall:
-                return _finish(batch_dir, sizes, quota, verified, REVIEW)  # only reviews can settle it
-        if rounds and not rounds[-1]["complete"]:
-            record = rounds[-1]
-        else:
-            aim = None
-            if verified is not None:
-                aim = (verified.selection if not verified.selection.feasible
-                       else dataclasses.replace(verified.selection, shortfall=verified.tighter_shortfall))
-            record = plan_round(manifest, request, settings, sizes, aim)
-            if record is None:
-                assert verified is not None
-                return _finish(batch_dir, sizes, quota, verified, REVIEW if verified.selection.feasible else SHORT)
-            update_manifest(batch_dir, lambda m: _with_round(m, record))
-            log.info("%s: %s", request.batch, describe_round(record))
-        _run_round(batch_dir, request, record, generator, colour, audit_workers, on_progress)
+
+def advance(batch_dir: Path, request: Request, settings: BalanceSettings, sizes: Mapping[str, int], quota: Quota,
+            *, last: bool = False) -> "BalanceOutcome | Mapping[str, Any]":
+    """One decision of the loop: the unfinished round to run, or select and verify the cast and then
+    finish (passed, review, short) or plan and record the next round. ``last``: no more rounds may run
+    (the farm job's last select frame), so finish with what there is."""
+    manifest = read_manifest(batch_dir)
+    rounds = list((manifest.balance or {}).get("rounds", []))
+    if rounds and not rounds[-1]["complete"]:
+        return rounds[-1]
+    verified = None
+    if manifest.plates:  # an existing batch's plates count too
+        started = time.monotonic()
+        verified = select_verified(manifest, sizes, quota)
+        if rounds and "select" not in rounds[-1].get("seconds", {}):  # once per round: reruns change nothing
+            _add_seconds(batch_dir, len(rounds), "select", time.monotonic() - started)
+        if verified.passed:
+            return _finish(batch_dir, sizes, quota, verified, PASSED)
+        if verified.selection.feasible and not verified.tighter_shortfall:
+            return _finish(batch_dir, sizes, quota, verified, REVIEW)  # only reviews can settle it
+    record = None
+    if not last:
+        aim = None
+        if verified is not None:
+            aim = (verified.selection if not verified.selection.feasible
+                   else dataclasses.replace(verified.selection, shortfall=verified.tighter_shortfall))
+        record = plan_round(manifest, request, settings, sizes, aim)
+    if record is None:
+        assert verified is not None, "a batch with no plates always has a first round to plan"
+        return _finish(batch_dir, sizes, quota, verified, REVIEW if verified.selection.feasible else SHORT)
+    update_manifest(batch_dir, lambda m: _with_round(m, record))
+    log.info("%s: %s", request.batch, describe_round(record))
+    return record
 
 
 def _start_or_resume(batch_dir: Path, request: Request, generator: Generator, colour: Any) -> None:
@@ -279,23 +303,33 @@ def _set_round(batch_dir: Path, number: int, **changes: Any) -> None:
 
 
 def _add_seconds(batch_dir: Path, number: int, stage: str, seconds: float) -> None:
-    record = next(r for r in read_manifest(batch_dir).balance["rounds"] if r["round"] == number)
-    timings = dict(record.get("seconds", {}))
-    timings[stage] = round(timings.get(stage, 0.0) + seconds, 4)
-    _set_round(batch_dir, number, seconds=timings)
+    """Add to a round's time for a stage, under the manifest lock (shards add theirs side by side)."""
+    def change(manifest: Manifest) -> Manifest:
+        balance = dict(manifest.balance or {})
+        rounds = []
+        for r in balance.get("rounds", []):
+            if r["round"] == number:
+                timings = dict(r.get("seconds", {}))
+                timings[stage] = round(timings.get(stage, 0.0) + seconds, 4)
+                r = dict(r, seconds=timings)
+            rounds.append(r)
+        balance["rounds"] = rounds
+        return dataclasses.replace(manifest, balance=balance)
+
+    update_manifest(batch_dir, change)
 
 
-def _run_round(batch_dir: Path, request: Request, record: Mapping[str, Any], generator: Generator, colour: Any,
-               audit_workers: int | None, on_progress: Progress | None) -> None:
-    """Generate the round's missing candidates, audit them, and mark the round complete."""
-    from castgate.audit.batch import audit_batch
+def generate_round(batch_dir: Path, request: Request, record: Mapping[str, Any], generator: Generator,
+                   colour: Any, *, shard: tuple[int, int] = (1, 1), on_progress: Progress | None = None) -> int:
+    """Generate the round's candidates that are not written yet (shard ``(i, n)``: every n-th from the i-th),
+    recording each chunk under the manifest lock. Returns how many were generated."""
     from castgate.generate import PlannedPlate, _finished_ids, write_plate
 
-    manifest = read_manifest(batch_dir)
-    finished = _finished_ids(batch_dir, manifest)
-    todo = [p for p in planned_plates(record, request) if p[2] not in finished]
-    total = len(planned_plates(record, request))
-    done = total - len(todo)
+    index, count = shard
+    mine = planned_plates(record, request)[index - 1::count]
+    finished = _finished_ids(batch_dir, read_manifest(batch_dir))
+    todo = [p for p in mine if p[2] not in finished]
+    total, done = len(mine), len(mine) - len(todo)
     started = time.monotonic()
     counts = {r.id: r.count for r in request.roles}
     chunk = request.sampling.batch_size
@@ -303,8 +337,9 @@ def _run_round(batch_dir: Path, request: Request, record: Mapping[str, Any], gen
         part = todo[begin:begin + chunk]
         images = generator.generate([item["prompt"] for item, *_ in part], [seed for *_, seed in part])
         plates = []
-        for (item, index, plate_id, seed), image in zip(part, images):
-            planned = PlannedPlate(Role(item["role"], item["prompt"], counts[item["role"]]), index, plate_id, seed)
+        for (item, plate_index, plate_id, seed), image in zip(part, images):
+            planned = PlannedPlate(Role(item["role"], item["prompt"], counts[item["role"]]), plate_index, plate_id,
+                                   seed)
             plate = write_plate(batch_dir, request, planned, image, colour, generator.model_hash)
             plates.append(dataclasses.replace(
                 plate, kept=False, rejected_reason=AWAITING_BALANCE,
@@ -313,14 +348,32 @@ def _run_round(batch_dir: Path, request: Request, record: Mapping[str, Any], gen
         done += len(part)
         if on_progress:
             on_progress("generate", done, total)
-    generated_s = time.monotonic() - started
+    if todo:
+        _add_seconds(batch_dir, record["round"], "generate", time.monotonic() - started)
+    return len(todo)
+
+
+def complete_round(batch_dir: Path, request: Request, record: Mapping[str, Any], *,
+                   audit_workers: int | None = None, on_progress: Progress | None = None) -> None:
+    """Audit the round's candidates and mark it complete.
+
+    Raises:
+        ManifestError: some of the round's candidates are not written yet (a generate frame has not finished).
+    """
+    from castgate.audit.batch import audit_batch
+
+    present = {p.id for p in read_manifest(batch_dir).plates}
+    missing = [plate_id for _, _, plate_id, _ in planned_plates(record, request) if plate_id not in present]
+    if missing:
+        raise ManifestError(f"round {record['round']}: {len(missing)} candidate(s) are not generated yet "
+                            f"(e.g. {missing[0]})", where=str(batch_dir),
+                            fix="Let every generate frame of the round finish (or rerun the failed ones), then "
+                                "run this step again")
     started = time.monotonic()
     audit_batch(batch_dir, workers=audit_workers,
                 on_progress=(lambda d, t: on_progress("audit", d, t)) if on_progress else None)
-    timings = dict(record.get("seconds", {}))
-    timings["generate"] = round(timings.get("generate", 0.0) + generated_s, 4)
-    timings["audit"] = round(timings.get("audit", 0.0) + time.monotonic() - started, 4)
-    _set_round(batch_dir, record["round"], complete=True, seconds=timings, generated=len(todo))
+    _add_seconds(batch_dir, record["round"], "audit", time.monotonic() - started)
+    _set_round(batch_dir, record["round"], complete=True, generated=len(planned_plates(record, request)))
 
 
 def _finish(batch_dir: Path, sizes: Mapping[str, int], quota: Quota, verified: VerifiedCast,

@@ -162,7 +162,8 @@ def job_layers(request: Request, batch_dir: Path, settings: FarmSettings, frame_
         frame_token: the farm's frame-number token, e.g. ``"#IFRAME#"``.
 
     Returns:
-        generate, merge, audit, gate and (with ``settings.publish_cmd``) publish.
+        generate, merge, audit, gate and (with ``settings.publish_cmd``) publish; with
+        ``settings.balance_rounds``, the balance job's layers (:mod:`castgate.farm.balance_layers`).
 
     Raises:
         FarmError: the request has no source file, or a setting is invalid.
@@ -176,6 +177,10 @@ def job_layers(request: Request, batch_dir: Path, settings: FarmSettings, frame_
     if request.models.root and settings.models:
         log.warning("%s sets [models].root = %s, which wins over CASTGATE_MODELS=%s on the farm",
                     request_file, request.models.root, settings.models)
+    if settings.balance_rounds:
+        from castgate.farm.balance_layers import balance_layers
+
+        return balance_layers(request, request_file, batch, settings, frame_token)
     castgate = castgate_command(settings)
     shards = shard_count(request, settings)
 

@@ -107,6 +107,8 @@ class FarmSettings:
         cuebot: Cuebot address(es) ``host[:port]`` (default ``$CUEBOT_HOSTS``, else pycue's config).
         timeout: seconds to wait for Cuebot before giving up.
         layers: resources per layer name (see :data:`LAYER_NAMES`).
+        balance_rounds: run ``castgate balance`` as this many rounds of layers (docs/farm.md); None: the
+            plain generate job.
     """
 
     castgate: str | None = None
@@ -130,6 +132,7 @@ class FarmSettings:
     cuebot: tuple[str, ...] = ()
     timeout: float = 10.0
     layers: Mapping[str, LayerResources] = field(default_factory=lambda: dict(DEFAULT_LAYERS))
+    balance_rounds: int | None = None  # castgate balance as layers: this many rounds (None: no balance)
 
     def replace(self, **changes: Any) -> "FarmSettings":
         """A copy with the given fields changed; ``None`` values are ignored (option not given)."""
@@ -165,6 +168,8 @@ def check_settings(settings: FarmSettings) -> list[str]:
         problems.append(f"uid {settings.uid}: use the job user's uid (above 0; Cuebot refuses root)")
     if settings.shards is not None and settings.shards < 1:
         problems.append(f"shards is {settings.shards}; use 1 or more")
+    if settings.balance_rounds is not None and not 1 <= settings.balance_rounds <= 32:
+        problems.append(f"balance_rounds is {settings.balance_rounds}; use 1 to 32 rounds")
     if settings.max_retries < 0:
         problems.append(f"max_retries is {settings.max_retries}; use 0 or more")
     if settings.timeout <= 0:
@@ -212,12 +217,13 @@ def require_valid(settings: FarmSettings, *, source: str = "farm settings") -> F
 # -- farm.toml ---------------------------------------------------------------------------------------
 _FARM_KEYS = {"castgate", "shards", "job_name", "show", "shot", "user", "uid", "facility", "spec_version",
               "priority", "max_retries", "pause", "email", "models", "ocio", "env", "quota", "publish_cmd",
-              "cuebot", "timeout", "layers"}
+              "cuebot", "timeout", "layers", "balance_rounds"}
 _LAYER_KEYS = {f.name for f in dataclasses.fields(LayerResources)}
 _TYPES: dict[str, tuple[type, ...]] = {
     "castgate": (str,), "shards": (int,), "job_name": (str,), "show": (str,), "shot": (str,), "user": (str,), "uid": (int,),
     "facility": (str,), "spec_version": (str,), "priority": (int,), "max_retries": (int,), "pause": (bool,), "email": (bool,),
     "models": (str,), "ocio": (str,), "quota": (str,), "publish_cmd": (str,), "timeout": (int, float),
+    "balance_rounds": (int,),
     "cores": (int, float), "memory": (str,), "gpus": (int,), "gpu_memory": (str,), "service": (str,),
 }
 
