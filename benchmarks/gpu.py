@@ -501,11 +501,17 @@ def stage_clip(spec: dict[str, Any]) -> None:
 
 def stage_audit(spec: dict[str, Any]) -> None:
     import numpy as np
-    from PIL import Image
-    from skimage.data import astronaut
 
-    from castgate import audit
+    try:
+        from PIL import Image
+        from skimage.data import astronaut
 
+        from castgate import audit
+
+        audit.audit_image  # noqa: B018 - imports the auditor's own dependencies now
+    except ImportError as exc:  # a GPU machine may lack the auditor's packages: say so, do not crash
+        emit("audit", {"status": "unavailable", "error": str(exc)[:400]})
+        return
     photo = Image.fromarray(astronaut())
     plates = [np.asarray(photo.crop((80 + 8 * n, 20, 380 + 8 * n, 320)).resize((256, 256))) for n in range(4)]
     plates += [plate[:, ::-1].copy() for plate in plates]
@@ -877,6 +883,13 @@ def main() -> None:
                              "or ../shared/fixtures]")
     args = parser.parse_args()
     args.fixtures = args.fixtures or _default_fixtures()
+    needed = (["dallebart-tiny/config.json", "vqgan-tiny/config.json"] if args.smoke else ["real_configs.json"])
+    missing = [name for name in needed + ([] if args.paper else ["clip-tiny/real_config.json"])
+               if not (args.fixtures / "reference" / name).is_file()]
+    if missing:
+        print(f"gpu.py: {args.fixtures / 'reference'} lacks {', '.join(missing)}. Give --fixtures DIR (the folder "
+              "holding reference/) or set CASTGATE_FIXTURES", file=sys.stderr)
+        raise SystemExit(2)
     if args.paper:
         print(paper(args.fixtures))
         return
