@@ -25,6 +25,7 @@ from click.testing import CliRunner
 
 from castgate.checkpoints import sha256_file
 from castgate.generate import Shard, plan, shard_slice
+from castgate.fileio import _host_tag
 from castgate.manifest import part_path, read_manifest, read_part, validate_manifest_data
 from castgate.request import load_request
 from castgate_cli.main import cli
@@ -136,21 +137,25 @@ def farm(tmp_path_factory, models_root, jax_cache):
         if index != KILLED:
             assert proc.wait(timeout=600) == 0, (logs / f"shard{index}.log").read_text()
 
-    # As a farm retry would find them: a temp file the killed shard left for one of its own plates, and
-    # one another shard (still running, on another host) is writing right now. The retry must clean up
-    # only the first.
+    # As a farm retry would find them: a temp file the killed shard left for one of its own plates, one
+    # another shard (still running, on another host) is writing right now, and a user's own file that
+    # merely looks temporary (issue 14, findings 3 and 22). The retry must clean up only the first.
     own_plate = shard_slice(plan(load_request(request)), Shard(KILLED, SHARDS))[0].plate_id
     other_plate = shard_slice(plan(load_request(request)), Shard(SHARDS, SHARDS))[-1].plate_id
-    own_temp = batch / "proxies" / f".{own_plate}.png.planted.tmp"
-    other_temp = batch / "plates" / f".{other_plate}.planted.tmp.exr"
+    own_temp = batch / "proxies" / f".castgate-tmp.{_host_tag()}.{procs[KILLED].pid}.planted.{own_plate}.png"
+    other_temp = batch / "plates" / f".castgate-tmp.farm-other-host.{os.getpid()}.planted.{other_plate}.exr"
+    user_file = batch / "plates" / ".env.tmpl"
     own_temp.write_bytes(b"half a png")
     other_temp.write_bytes(b"half an exr")
+    user_file.write_bytes(b"KEY=value")
 
     retry = subprocess.run(generate_cmd(request, batch, models_root, f"{KILLED}/{SHARDS}"), env=env,
                            capture_output=True, text=True, timeout=600)
     assert retry.returncode == 0, retry.stderr
-    temps = {"own_removed": not own_temp.exists(), "other_kept": other_temp.exists()}
+    temps = {"own_removed": not own_temp.exists(), "other_kept": other_temp.exists(),
+             "user_kept": user_file.exists()}
     other_temp.unlink(missing_ok=True)
+    user_file.unlink(missing_ok=True)
 
     merged = CliRunner().invoke(cli, ["merge", str(batch), "--model", str(models_root), "--json"],
                                 catch_exceptions=False)
@@ -179,7 +184,7 @@ def test_every_plate_present_exactly_once(farm):
     batch = farm["batch"]
     assert sorted(p.stem for p in (batch / "proxies").glob("*.png")) == sorted(planned)
     assert sorted(p.stem for p in (batch / "plates").glob("*.exr")) == sorted(planned)
-    assert not [p for p in batch.rglob("*") if ".tmp" in p.name], "temporary files left behind"
+    assert not [p for p in batch.rglob("*") if "castgate-tmp" in p.name], "temporary files left behind"
 
 
 def test_shards_make_the_same_plates_as_one_process(farm):
@@ -207,7 +212,7 @@ def test_killed_shard_resumed_instead_of_starting_over(farm):
 
 
 def test_retry_cleans_only_its_own_temp_files(farm):
-    assert farm["temps"] == {"own_removed": True, "other_kept": True}
+    assert farm["temps"] == {"own_removed": True, "other_kept": True, "user_kept": True}
 
 
 def test_merge_again_changes_nothing(farm):

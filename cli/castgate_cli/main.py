@@ -75,6 +75,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
       1  blocked: the gate says FAIL, UNAUDITABLE or TAMPERED
       2  usage or input error (bad request, quota, batch or model folder)
       3  UNDECIDED (plates to review) or INSUFFICIENT (more plates needed): not decided yet
+      70 internal error: a bug in castgate (the message names a log file)
     """
     ctx.obj = Settings(verbose=verbose, quiet=quiet)
     configure_logging(ctx.obj)

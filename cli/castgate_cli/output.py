@@ -8,6 +8,8 @@ Contract for machines (the Nuke panel and farm wrappers rely on it):
 * an input error prints ``{"error": message, "type": ErrorClassName}`` on stdout and exits 2;
 * stderr holds JSON lines only: log records (castgate's and every library's, Python warnings
   included) become ``{"event": "log", "level": ..., "logger": ..., "message": ...}``.
+* an internal error (a bug) prints ``{"error": message, "type": "InternalError", "log": path}`` and exits
+  70; the traceback is in the log file, never on the terminal.
 
 For people: a progress bar on a terminal; when stderr is not a terminal (a farm log, a file, a
 pipe), one timestamped line every :data:`LOG_LINES_PER_STAGE`-th of the work (and at least every
@@ -18,11 +20,16 @@ pipe), one timestamped line every :data:`LOG_LINES_PER_STAGE`-th of the work (an
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
+import os
 import sys
+import tempfile
 import time
+import traceback
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import click
@@ -35,6 +42,11 @@ EXIT_INPUT_ERROR = 2
 EXIT_INSUFFICIENT = 3
 LOG_LINES_PER_STAGE = 20
 LOG_INTERVAL_S = 60.0
+EXIT_INTERNAL_ERROR = 70   # a bug in castgate (sysexits' EX_SOFTWARE): never "blocked", never "input error"
+EXIT_INTERRUPTED = 130
+# A file-system error the user's environment causes (disk full, read-only batch, no permission): exit 2.
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
+                       errno.EDQUOT, errno.ENOTDIR, errno.EISDIR, errno.ENOENT, errno.ELOOP, errno.EMFILE}
 
 
 @dataclass
@@ -225,16 +237,79 @@ def _is_terminal(stream: Any) -> bool:
 
 @contextlib.contextmanager
 def handle_errors(ctx: click.Context) -> Iterator[None]:
-    """Turn a :class:`CastgateError` into a clean message and exit code 2 (never a traceback)."""
+    """Turn every error into a clean message and a documented exit code (never a traceback).
+
+    A :class:`CastgateError` (bad input) or an environment error (disk full, read-only batch) exits 2;
+    anything else is a bug in castgate: its traceback goes to a log file and the command exits 70.
+    """
     try:
         yield
     except CastgateError as exc:
-        settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
-        if settings.json:
-            click.echo(json.dumps({"error": str(exc), "type": type(exc).__name__}))
-        else:
-            click.echo(f"Error: {exc}", err=True)
+        _report(ctx, str(exc), type(exc).__name__)
+        ctx.exit(EXIT_INPUT_ERROR)
+    except OSError as exc:
+        if exc.errno not in _ENVIRONMENT_ERRNOS:
+            _internal(ctx, exc)
+        where = exc.filename or "a batch file"
+        _report(ctx, f"{where}: {exc.strerror or exc}. " + _os_fix(exc.errno), "FileSystemError")
         ctx.exit(EXIT_INPUT_ERROR)
     except KeyboardInterrupt:
         click.echo("Interrupted; finished plates are kept, rerun the same command to resume.", err=True)
-        ctx.exit(130)
+        ctx.exit(EXIT_INTERRUPTED)
+    except (click.exceptions.Exit, click.ClickException, click.Abort, SystemExit):
+        raise
+    except RecursionError as exc:
+        _report(ctx, f"the input is nested too deeply to read ({exc})", "InputTooDeepError")
+        ctx.exit(EXIT_INPUT_ERROR)
+    except Exception as exc:  # noqa: BLE001 - the one place a bug becomes a clean exit code
+        _internal(ctx, exc)
+
+
+def _report(ctx: click.Context, message: str, kind: str, **extra: Any) -> None:
+    settings = ctx.obj if isinstance(ctx.obj, Settings) else Settings()
+    if settings.json:
+        click.echo(json.dumps({"error": message, "type": kind, **extra}))
+    else:
+        click.echo(f"Error: {message}", err=True)
+
+
+def _os_fix(code: int | None) -> str:
+    return {errno.ENOSPC: "Free space on that disk (or choose another folder) and rerun; nothing half-written "
+                          "is kept",
+            errno.EFBIG: "The file system refused a file this large; choose another folder and rerun",
+            errno.EDQUOT: "Your disk quota is used up; free space and rerun",
+            errno.EROFS: "The folder is read-only; copy the batch somewhere writable (or mount it writable)",
+            errno.EACCES: "Fix the permissions, or run as a user who may write there",
+            errno.EPERM: "Fix the permissions, or run as a user who may write there",
+            errno.ENAMETOOLONG: "Use a shorter folder path or output template"}.get(code or 0, "Check the path")
+
+
+def _internal(ctx: click.Context, exc: BaseException) -> None:
+    """Log a bug's traceback to a file, say where, and exit 70."""
+    log_path = crash_log_path()
+    try:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "w", encoding="utf-8") as handle:
+            handle.write(f"castgate {' '.join(sys.argv[1:])}\n")
+            traceback.print_exception(exc, file=handle)
+        where = str(log_path)
+    except OSError:
+        where = "(could not write a log; rerun with -vv)"
+    _report(ctx, f"internal error in castgate ({type(exc).__name__}: {exc}); this is a bug, not a problem with "
+                 f"the batch. The details are in {where}; please report it with that file",
+            "InternalError", log=where)
+    ctx.exit(EXIT_INTERNAL_ERROR)
+
+
+def crash_log_path() -> Path:
+    """Where a crash's traceback goes: ``$CASTGATE_LOG_DIR``, else ``$XDG_STATE_HOME/castgate/logs``
+    (``~/.local/state/castgate/logs``), else the temp folder; one file per crash."""
+    folder = os.environ.get("CASTGATE_LOG_DIR") or \
+        Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state") / "castgate" / "logs"
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    path = Path(folder) / f"crash-{stamp}-{os.getpid()}.log"
+    try:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        return path
+    except OSError:
+        return Path(tempfile.gettempdir()) / path.name

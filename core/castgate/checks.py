@@ -243,6 +243,67 @@ class AuditIsCurrent(Check):
         return uses_auto
 
 
+# -- the record itself: journal chain, signatures, snapshot ---------------------------------------------
+class JournalIntact(Check):
+    """The batch's journal is an unbroken hash chain (signed, with a studio key) and ``manifest.json`` is
+    exactly what it folds to: any hand edit of either is TAMPERED, naming the line or field that changed.
+
+    Findings 7 and 24 of issue 14: the manifest itself is protected, not only the plate files.
+    """
+
+    name = "journal_intact"
+    label = "The batch record is unedited"
+    verdict = TAMPERED
+
+    def find_problems(self, manifest: Manifest, batch_dir: Path | None) -> list[Problem]:
+        if batch_dir is None:
+            return []
+        from castgate import manifest_ops
+        from castgate.journal import Position, SigningKeyError, content, signing_key, verify_journal
+        from castgate.manifest import BatchFiles, _read_snapshot_text
+
+        files = BatchFiles.of_batch(Path(batch_dir))
+        restore = ("Restore the batch from the farm's copy or regenerate it; the manifest and journal must "
+                   "not be edited by hand (use castgate review to change labels)")
+        if not files.journal.is_file():
+            return [self.problem("the batch has no journal.jsonl, so nothing shows its manifest.json is the one "
+                                 "castgate wrote", fix=restore)]
+        try:
+            key = signing_key()
+        except SigningKeyError as exc:
+            return [Problem(check=self.name, verdict=UNAUDITABLE, message=str(exc), fix=exc.fix or "")]
+        try:
+            checked = verify_journal(files.journal, key)
+        except OSError as exc:
+            return [self.problem(f"journal.jsonl cannot be read ({exc.strerror or exc})", fix=restore)]
+        problems = []
+        if checked.tampered:
+            problems.append(self.problem(f"journal.jsonl was edited: {_listed(checked.tampered, 3)}", fix=restore))
+        for why in checked.unverifiable:
+            problems.append(Problem(check=self.name, verdict=UNAUDITABLE, message=why,
+                                    fix="Run the gate where the studio key is configured (docs/manifest.md)"))
+        try:
+            text = _read_snapshot_text(files.snapshot)
+            snapshot = json.loads(text) if text is not None else None
+        except (CastgateError, ValueError, RecursionError):
+            snapshot = None
+        if not isinstance(snapshot, dict):
+            return problems + [self.problem("manifest.json is missing or not a JSON object", fix=restore)]
+        position = Position.from_dict(snapshot.get("journal"))
+        if position is None:
+            return problems + [self.problem("manifest.json does not say which journal entry it reflects (its "
+                                            "journal field is missing or edited)", fix=restore)]
+        upto = [e for e in checked.entries if e.seq <= position.seq]
+        if (upto[-1].hash if upto else "") != position.head or (upto and upto[-1].seq != position.seq):
+            return problems + [self.problem(f"manifest.json says it reflects journal entry {position.seq}, which "
+                                            "the journal does not hold as recorded", fix=restore)]
+        folded = manifest_ops.fold(content(e) for e in upto)
+        changed = manifest_ops.differences(snapshot, folded)
+        if changed:
+            problems.append(self.problem(f"manifest.json was edited: {'; '.join(changed)}", fix=restore))
+        return problems
+
+
 # -- the batch against its plan (what the request asked for) ---------------------------------------------
 def _listed(ids: Sequence[str], limit: int = 5) -> str:
     """``a, b, c and 4 more``: plate or role ids for a one-sentence message."""
@@ -504,12 +565,13 @@ def default_checks(attributes: Sequence[str], *, verify_files: bool = True,
                    on_progress: ProgressCallback | None = None) -> list[Check]:
     """The checks ``castgate gate`` runs, in order, for a quota that gates ``attributes``.
 
-    ``verify_files=False`` leaves out hashing the plate files (the only slow check); the gate itself
-    always verifies.
+    ``verify_files=False`` leaves out reading the journal and hashing the plate files (the slow checks);
+    the gate itself always verifies.
     """
-    checks: list[Check] = [HasKeptPlates(), PlatesHaveFiles(), UniquePlateIds(), PlateFilesDistinct(),
-                           PlannedPlatesPresent(), RolesHaveKeptPlates(), PlatesAccountedFor(), PlatesMatchPlan(),
-                           ShardsMerged()]
+    checks: list[Check] = [JournalIntact()] if verify_files else []
+    checks += [HasKeptPlates(), PlatesHaveFiles(), UniquePlateIds(), PlateFilesDistinct(),
+               PlannedPlatesPresent(), RolesHaveKeptPlates(), PlatesAccountedFor(), PlatesMatchPlan(),
+               ShardsMerged()]
     if verify_files:
         checks.append(PlateFilesMatch(on_progress=on_progress))
     checks += [LabelsPresent(attributes), LabelsKnown(attributes), AuditIsCurrent(attributes),

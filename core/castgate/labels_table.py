@@ -211,11 +211,21 @@ def _check_header(columns: list[str], source: str) -> None:
                                   "role,prompt,gender,skin_group,count")
 
 
+MAX_COUNT = 10_000_000   # plates in one cell of a label table
+
+
 def _parse_count(cell: str, where: str, problems: list[str]) -> int | None:
-    try:
-        count = int(cell)
-    except ValueError:
-        problems.append(f"{where}: count {cell!r} is not a whole number; use 0, 1, 2, …")
+    text = cell.strip()
+    if text.startswith("-") and text[1:].isascii() and text[1:].isdigit():
+        problems.append(f"{where}: count is {text}; use a whole number ≥ 0")
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:  # int() would take "1_000", " 7" and 10^300
+        problems.append(f"{where}: count {cell!r} is not a whole number of at most {MAX_COUNT}; use 0, 1, 2, … "
+                        "written with digits only")
+        return None
+    count = int(text)
+    if count > MAX_COUNT:
+        problems.append(f"{where}: count is {count}, above {MAX_COUNT}; check the table")
         return None
     if count < 0:
         problems.append(f"{where}: count is {count}; use a whole number ≥ 0")

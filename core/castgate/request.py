@@ -25,17 +25,25 @@ Example request::
 
 from __future__ import annotations
 
+import math
 import re
 import string
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from castgate.balance.settings import BalanceSettings, parse_balance
 from castgate.errors import RequestError
 
-SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")       # use with fullmatch: no trailing newline
+SAFE_PLATE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a plate id, from the output template
+MAX_PLATE_ID = 128          # plate ids become file names (plus temp-file prefixes): keep well under 255 bytes
+MAX_TOTAL_IMAGES = 100_000  # plates times candidates in one batch; split larger productions into batches
+MAX_PROMPT = 1000           # characters
+# Names Windows reserves for devices: a file named so cannot be opened on a studio's Windows workstations.
+RESERVED_NAMES = frozenset({"con", "prn", "aux", "nul", *(f"com{n}" for n in range(10)),
+                            *(f"lpt{n}" for n in range(10))})
 DEFAULT_TEMPLATE = "{batch}_{role}_{index:04d}"
 TEMPLATE_FIELDS = {"batch", "role", "index"}
 DTYPES = ("float32", "bfloat16", "float16")
@@ -153,7 +161,7 @@ def parse_request(data: dict[str, Any], *, source: str = "request.toml") -> Requ
     name = batch.get("name")
     if name is None:
         problems.append("[batch].name is missing; add e.g. name = \"hospital_extras\"")
-    elif not isinstance(name, str) or not SAFE_ID.match(name):
+    elif not isinstance(name, str) or not SAFE_ID.fullmatch(name) or _reserved(name):
         problems.append(f"[batch].name {name!r} is not a safe name; use letters, digits, '_' and '-' "
                         f"(at most 64), e.g. {_suggest_id(name)!r}")
     seed = batch.get("seed", 0)
@@ -173,6 +181,10 @@ def parse_request(data: dict[str, Any], *, source: str = "request.toml") -> Requ
         problems.extend(_sampling_problems(sampling))
 
     roles = _roles(data.get("roles"), problems)
+    if sampling is not None and roles and not problems:
+        problems.extend(_plate_id_problems(template, str(name), roles, sampling.candidates_per_plate))
+    if models is not None and models.root is not None and not Path(models.root).expanduser().is_absolute():
+        models = replace(models, root=str((Path(source).parent / models.root).resolve()))
     balance = parse_balance(data["balance"], source=source, problems=problems) if "balance" in data else None
     if problems:
         raise RequestError(problems, path=source)
@@ -199,19 +211,30 @@ def _roles(raw: Any, problems: list[str]) -> tuple[Role, ...]:
         role_id, prompt, count = role.get("id"), role.get("prompt"), role.get("count")
         if role_id is None:
             problems.append(f"{where}: id is missing; add e.g. id = \"nurse\"")
-        elif not isinstance(role_id, str) or not SAFE_ID.match(role_id):
+        elif not isinstance(role_id, str) or not SAFE_ID.fullmatch(role_id):
             problems.append(f"{where}: id {role_id!r} is not a safe name (it becomes part of file names "
                             f"and must not leave the batch folder); use letters, digits, '_' and '-', "
                             f"e.g. {_suggest_id(role_id)!r}")
-        elif role_id in seen:
-            problems.append(f"{where}: id {role_id!r} is used twice; give each role its own id")
+        elif _reserved(role_id):
+            problems.append(f"{where}: id {role_id!r} is a name Windows reserves for a device; use e.g. "
+                            f"{role_id + '_role'!r}")
+        elif role_id.casefold() in seen:
+            problems.append(f"{where}: id {role_id!r} is used twice (ids differing only in case count as the "
+                            "same: file systems on Windows and macOS do not tell them apart); give each role its "
+                            "own id")
         else:
-            seen.add(role_id)
+            seen.add(role_id.casefold())
         where_id = f"role {role_id!r}" if isinstance(role_id, str) else where
         if prompt is None:
             problems.append(f"{where_id}: prompt is missing; add e.g. prompt = \"a nurse at a hospital\"")
         elif not isinstance(prompt, str) or not prompt.strip():
             problems.append(f"{where_id}: prompt must be non-empty text")
+        elif _control(prompt):
+            problems.append(f"{where_id}: prompt holds a control character ({_control(prompt)}); plate metadata "
+                            "cannot carry it, so write the prompt as plain text")
+        elif len(prompt) > MAX_PROMPT:
+            problems.append(f"{where_id}: prompt is {len(prompt)} characters; keep it under {MAX_PROMPT} (the "
+                            "model reads only its first 64 tokens)")
         if count is None:
             problems.append(f"{where_id}: count is missing; add e.g. count = 12")
         elif not _is_int(count) or count < 1:
@@ -223,8 +246,61 @@ def _roles(raw: Any, problems: list[str]) -> tuple[Role, ...]:
     return tuple(roles)
 
 
+def _reserved(name: str) -> bool:
+    return name.split(".")[0].casefold() in RESERVED_NAMES
+
+
+def _control(text: str) -> str | None:
+    """The first control character in ``text`` (tab and newline allowed), as ``U+0000``; None when clean."""
+    for char in text:
+        if (ord(char) < 32 and char not in "\t\n") or 127 <= ord(char) < 160:
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def _plate_id_problems(template: str, batch: str, roles: tuple[Role, ...], per_plate: int) -> list[str]:
+    """Check the id every planned plate gets: safe, bounded, not reserved, unique ignoring case.
+
+    Every plate is checked, not an example: ``{role}{index}`` with roles ``a`` and ``a1`` collides only
+    at some indices (finding 1 of issue 14).
+    """
+    total = sum(r.count for r in roles) * per_plate
+    if total > MAX_TOTAL_IMAGES:
+        return [f"the request plans {total} images (plates times [sampling].candidates_per_plate), above "
+                f"{MAX_TOTAL_IMAGES}; split it into several batches"]
+    seen: dict[str, tuple[str, int]] = {}
+    for role in roles:
+        for index in range(role.count * per_plate):
+            try:
+                plate_id = plate_name(template, batch, role.id, index)
+            except (ValueError, KeyError, IndexError) as exc:
+                return [f"[batch].output_template {template!r} fails for role {role.id!r} ({exc})"]
+            if len(plate_id) > MAX_PLATE_ID:
+                return [f"[batch].output_template gives role {role.id!r} a name of {len(plate_id)} characters "
+                        f"at index {index}; keep names under {MAX_PLATE_ID}"]
+            if not SAFE_PLATE_ID.fullmatch(plate_id):
+                return [f"[batch].output_template gives role {role.id!r} the name {plate_id!r} at index {index}; "
+                        "keep to letters, digits, '_', '-' and '.' (no '/', no spaces or line breaks)"]
+            if _reserved(plate_id):
+                return [f"[batch].output_template gives role {role.id!r} the name {plate_id!r}, which Windows "
+                        "reserves for a device; add the batch or a prefix to the template"]
+            key = plate_id.casefold()
+            if key in seen:
+                other_role, other_index = seen[key]
+                return [f"[batch].output_template gives two plates the same name {plate_id!r} (role "
+                        f"{other_role!r} index {other_index} and role {role.id!r} index {index}; names differing "
+                        "only in case count as the same); use a template such as \"{batch}_{role}_{index:04d}\" "
+                        "that keeps role and index apart"]
+            seen[key] = (role.id, index)
+    return []
+
+
 def _sampling_problems(s: Sampling) -> list[str]:
     problems = []
+    for key in ("condition_scale", "temperature"):
+        value = getattr(s, key)
+        if not math.isfinite(value):
+            problems.append(f"[sampling].{key} {value} must be a finite number")
     if not s.condition_scale >= 1.0:
         problems.append(f"[sampling].condition_scale {s.condition_scale} must be at least 1 (1 = no guidance)")
     if s.top_k < 0:
@@ -255,9 +331,12 @@ def _template_problems(template: Any) -> list[str]:
                         f"only {{batch}}, {{role}} and {{index}} exist")
     elif "index" not in fields or "role" not in fields:
         problems.append("[batch].output_template must contain {role} and {index} so every plate gets its own name")
-    elif not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", example):
+    elif not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", example):
         problems.append(f"[batch].output_template gives names like {example!r}; "
                         "keep to letters, digits, '_', '-' and '.' (no '/')")
+    elif len(example) > MAX_PLATE_ID:
+        problems.append(f"[batch].output_template gives names of {len(example)} characters; keep names under "
+                        f"{MAX_PLATE_ID}")
     return problems
 
 
@@ -270,9 +349,12 @@ def _section(data: dict, name: str, cls: type, problems: list[str]) -> Any:
     for key in known & table.keys():
         expected = type(getattr(defaults, key))
         value = table[key]
-        if key == "root" and isinstance(value, str):
+        if key == "root" and (value is None or isinstance(value, str) and value.strip() and "\x00" not in value):
             values[key] = value
-        elif expected is float and _is_int(value):
+        elif key == "root" and value is not None:
+            problems.append(f"[{name}].root is {value!r}; it must be a folder path (text), relative to the "
+                            "request file or absolute")
+        elif expected is float and _is_int(value) and abs(value) < 2 ** 63:
             values[key] = float(value)
         elif isinstance(value, expected) and not (expected is int and isinstance(value, bool)):
             values[key] = value

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from castgate.fileio import ensure_inside
 from castgate.manifest import Manifest, Plate
 
 log = logging.getLogger(__name__)
@@ -69,5 +70,5 @@ def _drop_files(batch_dir: Path, plate: Plate, keep_proxy: bool) -> Plate:
     kept = {kind: ref for kind, ref in plate.files.items() if keep_proxy and kind == "png"}
     for kind, ref in plate.files.items():
         if kind not in kept:
-            (batch_dir / ref.path).unlink(missing_ok=True)
+            ensure_inside(batch_dir, batch_dir / ref.path).unlink(missing_ok=True)
     return dataclasses.replace(plate, files=kept)

@@ -4,9 +4,10 @@ A plate is (re)audited when its PNG's SHA-256 differs from ``plate.audit.plate_s
 audited with other settings or another castgate (``plate.audit.tool`` carries both), when it has no audit
 yet, or always with ``force``. Plates are audited in a process pool on all cores; each worker loads the
 models once. Results are written to the manifest in chunks as they arrive (under the manifest lock,
-touching only the automatic labels and audit record of those plates), so an interrupted audit resumes
-where it stopped. At the end the settings go into ``Manifest.audit_settings``, an ``audit`` event is
-added, and the agreement with human labels is recomputed.
+journaling only the automatic labels and audit record of those plates, one line each), so an
+interrupted audit resumes where it stopped and a review made meanwhile keeps its labels. At the end
+the settings go into ``Manifest.audit_settings``, an ``audit`` event is added, and the agreement with
+human labels is recomputed.
 
 Example:
     >>> summary = audit_batch(Path("batches/office"), on_progress=lambda done, total: None)
@@ -30,8 +31,10 @@ from typing import Any, Callable, Mapping
 
 from castgate import __version__
 from castgate.audit.settings import AuditSettings
-from castgate.manifest import ATTRIBUTES, AuditRecord, AutoLabel, Manifest, Plate, read_manifest, \
-    update_manifest, utc_now
+from castgate.fileio import UnsafePathError, read_regular_file
+from castgate.manifest import ATTRIBUTES, AuditRecord, AutoLabel, BatchFiles, Manifest, Plate, append_operations, \
+    locked, read_manifest, update_manifest, utc_now
+from castgate.manifest_ops import audit_op
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +93,11 @@ def stored_settings(manifest: Manifest) -> AuditSettings:
 
 
 def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes; of zero bytes when the file is missing (nothing could be read)."""
+    """SHA-256 of a plate file's bytes; of zero bytes when it is missing or not a readable regular file
+    (nothing could be read: the audit then records the plate as unreadable)."""
     try:
-        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    except FileNotFoundError:
+        return hashlib.sha256(read_regular_file(Path(path))).hexdigest()
+    except (OSError, UnsafePathError):
         return EMPTY_SHA256
 
 
@@ -222,22 +226,19 @@ def _settings_record(settings: AuditSettings) -> dict[str, Any]:
 
 
 def _record(batch_dir: Path, results: list[PlateResult], settings: AuditSettings) -> None:
-    """Write these plates' labels and audit records into the manifest (under its lock)."""
+    """Journal these plates' labels and audit records (one line per plate, under the batch lock).
+
+    Only the automatic labels and the audit record are recorded: a review made meanwhile keeps its
+    human labels. ``manifest.json`` is written from the journal when the audit finishes.
+    """
     tool = tool_name(settings)
     time_now = utc_now()
-    by_id = {r.plate_id: r for r in results}
-
-    def change(manifest: Manifest) -> Manifest:
-        updated = []
-        for plate in manifest.plates:
-            result = by_id.get(plate.id)
-            if result is None:
-                continue
-            record = AuditRecord(plate_sha256=result.sha256, time=time_now, tool=tool, error=result.error)
-            updated.append(dataclasses.replace(plate, labels={**plate.labels, **result.labels}, audit=record))
-        return manifest.with_plates(updated)
-
-    update_manifest(batch_dir, change)
+    files = BatchFiles.of_batch(batch_dir)
+    operations = [audit_op(r.plate_id, r.labels,
+                           AuditRecord(plate_sha256=r.sha256, time=time_now, tool=tool, error=r.error))
+                  for r in results]
+    with locked(batch_dir, files=files):
+        append_operations(files, operations)
 
 
 # -- workers ---------------------------------------------------------------------------------------
@@ -259,14 +260,44 @@ def _main_is_importable() -> bool:
     return path is None or Path(path).is_file()
 
 
-def _init_worker() -> None:
-    """Load the models once per worker process (dlib's come from the fork server, see preload.py)."""
+def _init_worker(main_pid: int | None = None) -> None:
+    """Load the models once per worker process (dlib's come from the fork server, see preload.py), and
+    watch the audit's main process: when it dies (even by ``kill -9``) the worker exits too (finding 25
+    of issue 14), instead of auditing on for nobody."""
     from castgate.audit.image import shared_models
+
+    if main_pid is not None:
+        import threading
+
+        threading.Thread(target=_exit_when_gone, args=(main_pid,), daemon=True, name="castgate-watchdog").start()
 
     try:
         shared_models().warm()
     except Exception:  # warm-up only; a real failure shows on the first plate
         log.debug("model warm-up failed", exc_info=True)
+
+
+def _exit_when_gone(pid: int, interval: float = 0.5) -> None:
+    while _alive(pid):
+        time.sleep(interval)
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, killed but not yet reaped, counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc (not Linux): ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
 
 def audit_plate_file(plate_id: str, path: str | None, settings: Mapping[str, Any]) -> PlateResult:
@@ -279,9 +310,13 @@ def audit_plate_file(plate_id: str, path: str | None, settings: Mapping[str, Any
         return PlateResult(plate_id, EMPTY_SHA256, undetermined_labels(f"unreadable image: {message}", parsed,
                                                                        "unreadable"), message)
     try:
-        data = Path(path).read_bytes()
+        data = read_regular_file(Path(path))
     except FileNotFoundError:
         data = None
+    except UnsafePathError as exc:
+        message = f"cannot read the plate: {exc}"
+        return PlateResult(plate_id, EMPTY_SHA256, undetermined_labels(f"unreadable image: {message}", parsed,
+                                                                       "unreadable"), message)
     except OSError as exc:
         message = f"{path}: cannot read the file ({exc.strerror}). Check permissions and the storage."
         return PlateResult(plate_id, EMPTY_SHA256, undetermined_labels(f"unreadable image: {message}", parsed,
@@ -305,7 +340,7 @@ def _run_pool(jobs: list[tuple[str, str | None]], settings: AuditSettings, worke
     plain = settings.to_dict()
     finished: set[str] = set()
     with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                                initializer=_init_worker) as pool:
+                                                initializer=_init_worker, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(audit_plate_file, pid, path, plain): pid for pid, path in jobs}
         try:
             for future in concurrent.futures.as_completed(futures):

@@ -38,6 +38,7 @@ from castgate.audit import gender as gender_mod
 from castgate.audit import skin_tone
 from castgate.audit.settings import AuditSettings
 from castgate.errors import PlateError
+from castgate.fileio import MAX_PLATE_PIXELS, UnsafePathError, read_regular_file
 from castgate.manifest import ATTRIBUTES, UNDETERMINED, AutoLabel
 
 if TYPE_CHECKING:
@@ -114,7 +115,11 @@ def read_audit_image(source: ImageSource, *, name: str | None = None) -> AuditIm
         if path.stat().st_size == 0:
             raise PlateImageError("the image file is empty (0 bytes)", kind="empty file", where=where,
                                   fix="Regenerate the plate; the write was probably interrupted")
-        data = path.read_bytes()
+        try:
+            data = read_regular_file(path)
+        except UnsafePathError as exc:
+            raise PlateImageError(str(exc), kind="not a regular file", where=where,
+                                  fix="Replace it with the plate file, or regenerate the plate") from None
     elif isinstance(source, bytes):
         data = source
         if not data:
@@ -124,6 +129,9 @@ def read_audit_image(source: ImageSource, *, name: str | None = None) -> AuditIm
         raise TypeError(f"cannot audit a {type(source).__name__}; pass a path, bytes, array or Pillow image")
     try:
         image = Image.open(io.BytesIO(data))
+        if image.size[0] * image.size[1] > MAX_PLATE_PIXELS:
+            raise Image.DecompressionBombError(f"{image.size[0]}x{image.size[1]} pixels, above castgate's limit "
+                                               f"of {MAX_PLATE_PIXELS}")
         raw_mode = image.tile[0][3] if image.tile else image.mode
         image.load()
     except Image.DecompressionBombError as exc:

@@ -10,6 +10,8 @@ from typing import Callable, Iterable, Mapping
 
 from PIL import Image, UnidentifiedImageError
 
+from castgate.fileio import MAX_PLATE_PIXELS, UnsafePathError, read_regular_file
+
 log = logging.getLogger(__name__)
 
 
@@ -21,12 +23,15 @@ def thumbnail_data_uri(path: Path, size: int = 136, quality: int = 82) -> str | 
         'data:image/jpeg;base64,'
     """
     try:
-        with Image.open(path) as opened:
+        with Image.open(io.BytesIO(read_regular_file(Path(path)))) as opened:
+            if opened.size[0] * opened.size[1] > MAX_PLATE_PIXELS:  # a tiny file may declare a huge image
+                raise ValueError(f"{opened.size[0]}x{opened.size[1]} pixels, above the limit of {MAX_PLATE_PIXELS}")
+            opened.draft("RGB", (size, size))
             image = opened.convert("RGB")
         image.thumbnail((size, size))
         buffer = io.BytesIO()
         image.save(buffer, format="JPEG", quality=quality)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, UnsafePathError) as exc:
         log.warning("no thumbnail for %s: %s", path, exc)
         return None
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
