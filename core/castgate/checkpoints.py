@@ -43,13 +43,17 @@ def read_config(folder: Path, name: str = "config.json") -> dict[str, Any]:
     """Read a JSON config file (``config.json`` by default) from a model folder, with a clear error."""
     path = Path(folder) / name
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelFolderError(f"{name} is missing", where=str(folder),
                                fix=f"Copy {name} from the published checkpoint") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ModelFolderError(f"{name} is not valid JSON ({exc})", where=str(path),
                                fix=f"Copy {name} again from the published checkpoint") from None
+    if not isinstance(data, dict):
+        raise ModelFolderError(f"{name} holds a JSON {type(data).__name__}, not an object of settings",
+                               where=str(path), fix=f"Copy {name} again from the published checkpoint")
+    return data
 
 
 def read_msgpack(path: Path) -> dict[str, Any]:

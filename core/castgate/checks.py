@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
-from castgate.checkpoints import sha256_file
 from castgate.errors import CastgateError
+from castgate.fileio import UnsafePathError, ensure_inside, sha256_regular_file
 from castgate.manifest import ATTRIBUTES, UNDETERMINED, Manifest, Plate
 from castgate.plan import AWAITING_SELECTION, PlannedPlate, plan
 
@@ -112,9 +112,11 @@ class PlateFilesMatch(Check):
             plate_id, kind, rel_path, expected = job
             path = batch_dir / rel_path
             try:
-                actual = sha256_file(path)
+                actual = sha256_regular_file(ensure_inside(batch_dir, path))
             except FileNotFoundError:
                 return plate_id, f"{rel_path} is missing"
+            except UnsafePathError as exc:  # a link, FIFO or device where a plate file should be
+                return plate_id, f"{rel_path} is not a regular file inside the batch ({exc})"
             except OSError as exc:
                 return plate_id, f"{rel_path} cannot be read ({exc.strerror or exc})"
             return plate_id, None if actual == expected else f"{rel_path} differs from its recorded hash"

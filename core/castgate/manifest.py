@@ -396,8 +396,8 @@ def _read_snapshot_text(path: Path) -> str | None:
 
 
 def _parse_snapshot(text: str, source: str) -> dict[str, Any]:
-    if "\x00" in text:
-        raise ManifestError("the file holds NUL characters", where=source,
+    if "\x00" in text or "\\u0000" in text:
+        raise ManifestError("the file holds NUL characters (no castgate value contains one)", where=source,
                             fix="Restore the manifest from backup or regenerate the batch")
     try:
         data = json.loads(text)
