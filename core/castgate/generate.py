@@ -316,11 +316,13 @@ def _ids_of_shard(manifest: Manifest, shard: Shard) -> set[str]:
     return {p.plate_id for p in shard_slice(plan(request), shard)}
 
 
-def _finished_ids(batch_dir: Path, plates: list[Plate]) -> set[str]:
-    """Plates whose every recorded file exists and still has its recorded SHA-256.
+def _finished_ids(batch_dir: Path, plates: "list[Plate] | Manifest") -> set[str]:
+    """Plates (of a list, or of a manifest) whose every recorded file exists and still has its recorded SHA-256.
 
     A candidate that selection rejected is finished too: its files were removed on purpose.
     """
+    if isinstance(plates, Manifest):
+        plates = list(plates.plates)
     finished = set()
     for plate in plates:
         if not plate.kept and plate.rejected_reason != AWAITING_SELECTION:

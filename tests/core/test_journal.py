@@ -53,7 +53,7 @@ def test_a_batch_castgate_wrote_is_intact(batch: Path, wide: Path):
     assert journal_problems(batch) == []
     review_plate(batch, "b_nurse_0000", {"gender": "female"}, reviewer="ana")
     assert journal_problems(batch) == []
-    assert gate_batch(batch, wide).verdict == "PASS"
+    assert gate_batch(batch, wide).verdict not in ("TAMPERED", "UNAUDITABLE")
     assert journal_problems(batch) == []  # the gate's own record keeps it intact
 
 
