@@ -85,7 +85,7 @@ def find_images(folder: Path) -> list[Path]:
 
 def sources_for_role(images: Sequence[Path], role: str, prompt: str, generator: str | None = None) -> list[Source]:
     """Every image as one role with one prompt."""
-    if not SAFE_ID.match(role or ""):
+    if not SAFE_ID.fullmatch(role or ""):
         raise IngestError(f"role {role!r} is not a safe id", where="--role",
                            fix="Use letters, digits, '_' and '-' (64 at most), e.g. pedestrian")
     if not prompt.strip():
@@ -124,7 +124,7 @@ def sources_from_sidecar(images: Sequence[Path], sidecar: Path, generator: str |
             continue
         if name in rows:
             problems.append(f"{where}: file {name!r} is listed twice")
-        if not SAFE_ID.match(role):
+        if not SAFE_ID.fullmatch(role):
             problems.append(f"{where}: role {role!r} is not a safe id (letters, digits, '_' and '-')")
         if not prompt:
             problems.append(f"{where}: the prompt is empty")
@@ -167,7 +167,7 @@ def import_folder(folder: Path, batch_dir: Path, sources: Sequence[Source], *, b
         raise IngestError("the batch folder exists and is not empty", where=str(batch_dir),
                            fix="Import into a new folder")
     name = batch_name or _safe_name(batch_dir.name)
-    if not SAFE_ID.match(name):
+    if not SAFE_ID.fullmatch(name):
         raise IngestError(f"batch name {name!r} is not a safe id", where="--name",
                            fix="Use letters, digits, '_' and '-' (64 at most)")
     colour = ColourPipeline.open(ocio_config)

@@ -23,8 +23,8 @@ import json
 from typing import Any, Iterable, Mapping
 
 HEADER_FIELDS = ("schema_version", "castgate_version", "batch", "created", "request", "models", "sampling",
-                 "colour", "audit_settings", "agreement", "verdict", "balance")
-_ABSENT_WHEN_NULL = ("balance",)   # optional fields a manifest leaves out rather than writing null
+                 "colour", "audit_settings", "agreement", "verdict", "balance", "imported")
+_ABSENT_WHEN_NULL = ("balance", "imported")   # optional fields a manifest leaves out rather than writing null
 _LABEL_KEYS = ("labels", "human_labels", "audit")
 
 

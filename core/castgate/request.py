@@ -36,8 +36,8 @@ from typing import Any
 from castgate.balance.settings import BalanceSettings, parse_balance
 from castgate.errors import RequestError
 
-SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")       # use with fullmatch: no trailing newline
-SAFE_PLATE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a plate id, from the output template
+SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")       # use fullmatch: `$` lets a trailing newline in
+SAFE_PLATE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # a plate id, from the output template
 MAX_PLATE_ID = 128          # plate ids become file names (plus temp-file prefixes): keep well under 255 bytes
 MAX_TOTAL_IMAGES = 100_000  # plates times candidates in one batch; split larger productions into batches
 MAX_PROMPT = 1000           # characters
