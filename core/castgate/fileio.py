@@ -19,6 +19,7 @@ import socket
 import stat
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from castgate.errors import CastgateError
 
@@ -233,6 +234,31 @@ def sha256_regular_file(path: Path, max_bytes: int = MAX_PLATE_BYTES) -> str:
         return digest.hexdigest()
     finally:
         os.close(fd)
+
+
+MAX_INPUT_BYTES = 64 * 1024 * 1024   # a request, quota or label table larger than this is refused
+
+
+def read_input_text(path: Path, error: Callable[[str, str], Exception], max_bytes: int = MAX_INPUT_BYTES) -> str:
+    """The UTF-8 text of an input file (a request, quota or table), or ``error(problem, fix)`` raised saying
+    exactly why not: missing, a folder or device, unreadable, too large, or not UTF-8."""
+    try:
+        data = read_regular_file(Path(path), max_bytes)
+    except FileNotFoundError:
+        raise error("file not found", "Check the path") from None
+    except IsADirectoryError:
+        raise error("this is a folder, not a file", "Pass the path of the file itself") from None
+    except UnsafePathError:
+        kind = ("a folder, not a file" if Path(path).is_dir() else
+                f"larger than {max_bytes} bytes" if Path(path).is_file() else
+                "not a regular file (a device or a pipe)")
+        raise error(f"this is {kind}", "Pass the path of the file itself") from None
+    except OSError as exc:
+        raise error(f"cannot read the file ({exc.strerror or exc})", "Check the file's permissions") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise error(f"not UTF-8 text (byte {exc.start} cannot be decoded)", "Save the file as UTF-8 text") from None
 
 
 # -- helpers ---------------------------------------------------------------------------------------

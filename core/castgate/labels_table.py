@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Mapping
 
 from castgate.errors import LabelsFileError
+from castgate.fileio import read_input_text
 from castgate.manifest import ATTRIBUTES, UNDETERMINED
 
 REQUIRED = ("role", "count")
@@ -98,13 +99,7 @@ def read_label_table(path: Path) -> LabelTable:
 
 def read_csv_text(path: Path) -> str:
     """The text of a CSV file (UTF-8, with or without a BOM), or :class:`LabelsFileError` saying why not."""
-    try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise LabelsFileError("file not found", where=str(path), fix="Check the path of the table") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise LabelsFileError(f"cannot read the file ({exc})", where=str(path),
-                              fix="Save the table as UTF-8 CSV") from None
+    return read_input_text(Path(path), lambda problem, fix: LabelsFileError(problem, where=str(path), fix=fix))
 
 
 def parse_label_table(text: str, *, source: str = "labels.csv") -> LabelTable:

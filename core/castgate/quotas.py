@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from castgate.errors import QuotaFileError
+from castgate.fileio import read_input_text
 from castgate.manifest import ATTRIBUTES, UNDETERMINED
 from castgate.stats import CORRECTIONS, METHODS
 
@@ -165,13 +166,7 @@ def load_quota(name_or_path: str | Path) -> Quota:
             raise QuotaFileError(
                 f"no quota preset named {text_arg!r}; {hint}presets: {', '.join(preset_names())}",
                 fix="Pass a preset name or the path of a quota .toml file")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise QuotaFileError("file not found", where=source, fix="Check the path of the quota file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise QuotaFileError(f"cannot read the file ({exc})", where=source,
-                             fix="Save the quota file as UTF-8 text") from None
+    text = read_input_text(path, lambda problem, fix: QuotaFileError(problem, where=source, fix=fix))
     return parse_quota(text, source=source)
 
 

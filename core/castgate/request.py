@@ -35,6 +35,7 @@ from typing import Any
 
 from castgate.balance.settings import BalanceSettings, parse_balance
 from castgate.errors import RequestError
+from castgate.fileio import read_input_text
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")       # use fullmatch: `$` lets a trailing newline in
 SAFE_PLATE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # a plate id, from the output template
@@ -126,12 +127,8 @@ def load_request(path: Path) -> Request:
         RequestError: listing every problem found, each with its key and how to fix it.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RequestError(["file not found; check the path"], path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RequestError([f"cannot read the file ({exc})"], path=str(path)) from None
+    text = read_input_text(path, lambda problem, fix: RequestError([f"{problem}; {fix[0].lower()}{fix[1:]}"],
+                                                                   path=str(path)))
     return loads_request(text, source=str(path))
 
 

@@ -204,3 +204,20 @@ def test_finding_32_label_counts_must_be_plain_digits(count):
     text = f"prompt,role,gender,count\na nurse,nurse,female,{count}\na nurse,nurse,male,3\n"
     with pytest.raises(LabelsFileError, match="whole number"):
         parse_label_table(text, source="labels.csv")
+
+
+def test_finding_31_a_quota_path_that_is_a_folder_says_so(tmp_path: Path):
+    from castgate.errors import QuotaFileError
+    from castgate.quotas import load_quota
+
+    (tmp_path / "quota.toml").mkdir()
+    with pytest.raises(QuotaFileError, match="a folder, not a file") as caught:
+        load_quota(tmp_path / "quota.toml")
+    assert "UTF-8" not in str(caught.value)
+
+
+def test_finding_12_a_request_that_is_a_device_is_refused_without_reading_it():
+    from castgate.request import load_request
+
+    with pytest.raises(RequestError, match="not a regular file"):
+        load_request(Path("/dev/zero"))
