@@ -124,3 +124,18 @@ def test_a_complete_batch_passes_every_plan_check(tmp_path: Path):
                        rejected={"nurse": labelled(2, gender="male")})
     assert run_checks(default_checks(ATTRS), read_manifest(batch), batch) == []
     json.dumps([p.to_dict() for p in run_checks(default_checks(ATTRS), read_manifest(batch), batch)])
+
+
+def test_finding_5_merge_refuses_missing_shards_and_writes_nothing(tmp_path: Path):
+    from castgate.errors import ManifestError
+    from castgate.generate import merge_batch
+    from castgate.manifest import manifest_path, part_path, write_manifest
+
+    whole = read_manifest(make_batch(tmp_path / "made", {"nurse": balanced(6)}))
+    batch = tmp_path / "farm"
+    for shard in (1, 2):  # shards 1/3 and 2/3 only
+        mine = dataclasses.replace(whole, plates=whole.plates[shard - 1::3], events=())
+        write_manifest(batch, mine, path=part_path(batch, shard, 3))
+    with pytest.raises(ManifestError, match="2 plate\\(s\\) are not generated yet.*nothing was merged"):
+        merge_batch(batch)
+    assert not manifest_path(batch).exists()
