@@ -363,8 +363,8 @@ def parse_labels_csv(text: str, plate_ids: Iterable[str], *, source: str = "labe
             notes[plate_id] = cells.get(NOTE_COLUMN) or None
             if len(problems) >= _MAX_PROBLEMS:
                 break
-    except csv.Error as exc:
-        problems.append(f"row {row}: not valid CSV ({exc})")
+    except csv.Error as exc:  # raised while reading the next record, before ``row`` counted it
+        problems.append(f"row {row + 1}: not valid CSV ({exc})")
     if problems:
         raise _labels_error(problems, source)
     if not labels:

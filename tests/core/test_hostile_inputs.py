@@ -221,3 +221,11 @@ def test_finding_12_a_request_that_is_a_device_is_refused_without_reading_it():
 
     with pytest.raises(RequestError, match="not a regular file"):
         load_request(Path("/dev/zero"))
+
+
+def test_finding_31_a_csv_error_names_the_row_it_is_in():
+    from castgate.review import parse_labels_csv
+
+    text = "plate_id,gender\nb_nurse_0000,female\nb_nurse_0001," + "x" * 200_000 + "\n"  # over csv's field limit
+    with pytest.raises(LabelsFileError, match="row 3: not valid CSV"):
+        parse_labels_csv(text, ["b_nurse_0000", "b_nurse_0001"])
