@@ -48,8 +48,8 @@ def format_result(result: GateResult) -> str:
                   if a.cast is not None and a.gated and a.cast.review_ids]
         note = ""
         if settle and all(k is not None for k in settle):
-            note = (f"; if the reviews confirm the labels, the first {max(k for k in settle if k is not None)}"
-                    " settle every scope")
+            note = (f"; if the reviews confirm the labels, {max(k for k in settle if k is not None)} of them, "
+                    "the most decisive in each scope, settle it")
         lines.append(f"Review these plates, most decisive first ({len(result.review)}{note}):")
         lines += review_lines(result)
     lines.append(f"Verdict: {result.verdict} (exit {result.exit_code}). {result.summary.split(': ', 1)[-1]}")
