@@ -38,12 +38,14 @@ def run(*args: str, input: str | None = None):
     return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
 
 
-def test_generate_json_writes_only_json_lines_to_stderr(tmp_path):
+def test_generate_json_writes_only_json_lines_to_stderr(tmp_path, tmp_path_factory):
     """A real process, as a farm wrapper or the Nuke panel runs it: every stderr line is JSON, with the
     progress and the demo-model warnings as JSON; no transformers banner."""
     request = tmp_path / "request.toml"
     request.write_text(REQUEST, encoding="utf-8")
-    env = {**os.environ, "CASTGATE_MODELS": str(tmp_path / "models")}
+    jax_cache = tmp_path_factory.getbasetemp() / "castgate-jax-cache"  # shared with the other demo runs
+    jax_cache.mkdir(exist_ok=True)
+    env = {**os.environ, "CASTGATE_MODELS": str(tmp_path / "models"), "JAX_COMPILATION_CACHE_DIR": str(jax_cache)}
     env.pop("TRANSFORMERS_NO_ADVISORY_WARNINGS", None)
     done = subprocess.run([CASTGATE, "generate", str(request), "-o", str(tmp_path / "b"), "--json"],
                           capture_output=True, text=True, env=env, timeout=600)

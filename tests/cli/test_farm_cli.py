@@ -174,11 +174,16 @@ def rqd_environment(spec_env: dict[str, str], frame: int, layer: str, job: str) 
     return env
 
 
-def test_a_generate_frame_runs_under_rqds_environment(request_file, tmp_path, monkeypatch):
+def test_a_generate_frame_runs_under_rqds_environment(request_file, tmp_path, monkeypatch, tmp_path_factory):
     """The dry-run spec validates against its DTD, and one generate frame of it, run as RQD runs it
     (`env -i` with RQD's PATH plus the spec's <env>, the command line through /bin/sh in a scratch
     folder), exits 0 and writes its shard. Its log has timestamped progress lines (stderr is a pipe)."""
     monkeypatch.setenv("CASTGATE_MODELS", str(tmp_path / "models"))  # the submitter's models (demo ones)
+    # a studio's farm.toml: uid, and a JAX compilation cache shared by frames (and by this test session)
+    jax_cache = tmp_path_factory.getbasetemp() / "castgate-jax-cache"
+    jax_cache.mkdir(exist_ok=True)
+    farm_toml = Path(os.environ["CASTGATE_FARM_CONFIG"])
+    farm_toml.write_text(farm_toml.read_text() + f'[farm.env]\nJAX_COMPILATION_CACHE_DIR = "{jax_cache}"\n')
     batch = tmp_path / "batch"
     result = run("farm", "submit", str(request_file), "-o", str(batch), "--dry-run", "--shards", "3")
     assert result.exit_code == 0, result.output
@@ -187,6 +192,7 @@ def test_a_generate_frame_runs_under_rqds_environment(request_file, tmp_path, mo
     job = root.find("job")
     spec_env = {key.get("name"): key.text for key in job.find("env")}
     assert spec_env["CASTGATE_MODELS"] == str(tmp_path / "models")
+    assert spec_env["JAX_COMPILATION_CACHE_DIR"] == str(jax_cache)
     command = layers_of(result.output)["generate"].findtext("cmd").replace("#IFRAME#", "2")  # what Cuebot does
     assert os.path.isabs(shlex.split(command)[0])
 
