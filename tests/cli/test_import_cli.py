@@ -110,6 +110,14 @@ def test_one_role_for_a_folder_and_reference_mode(photos, tmp_path):
     assert manifest.batch == "crowd_b" and len(manifest.plates) == 4
     assert not (batch / "originals").exists()
     assert all(Path(p.origin["path"]).parent == photos and "original" not in p.files for p in manifest.plates)
+    # balance's selection works on imported candidates like on generated ones
+    assert run("audit", str(batch)).exit_code == 0
+    balanced = run("balance", str(batch), "--cast", "2", "--no-generate", "--json")
+    assert balanced.exit_code in (0, 3), balanced.output
+    selection = json.loads(balanced.stdout)
+    assert selection["cast"] == {"crowd": 2}
+    ids = {p.id for p in manifest.plates}
+    assert set(selection["selected"]) | set(selection["not_selected"]) == ids
 
 
 @pytest.mark.parametrize("args, fragment", [
