@@ -300,7 +300,7 @@ def _read_exr(path: Path, colour: ColourPipeline, exr_colourspace: str | None) -
     if pixels.ndim == 2:
         pixels = pixels[:, :, None]
     rgb = np.repeat(pixels[:, :, :1], 3, axis=2) if pixels.shape[2] < 3 else pixels[:, :, :3]
-    space = exr_colourspace or declared or WORKING_ACESCG
+    space = declared or exr_colourspace or WORKING_ACESCG  # the file's own word first
     try:
         acescg = colour.to_acescg(rgb, str(space))
     except CastgateError as exc:

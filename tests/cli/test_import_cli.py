@@ -140,3 +140,20 @@ def test_a_sidecar_that_misses_images_lists_them(photos, tmp_path):
     assert "line 3: file 'ghost.png' is not an image in the folder" in result.output
     assert "3 image(s) have no row" in result.output and not (tmp_path / "b").exists()
 
+
+
+
+def test_exr_colourspace_names_what_headers_do_not_say(tmp_path):
+    """OpenImageIO writes no colour attribute for a space it does not know, so such an EXR says nothing:
+    --exr-colourspace names it, and a name castgate's config does not know is refused before any write."""
+    folder = tmp_path / "renders"
+    folder.mkdir()
+    write_exr(folder / "odd.exr", np.full((8, 8, 3), 0.18, np.float32), {}, "studio_log_v7")
+    refused = run("import", str(folder), "-o", str(tmp_path / "b"), "--role", "crowd", "--prompt", "people",
+                  "--exr-colourspace", "studio_log_v7")
+    assert refused.exit_code == 2 and "odd.exr" in refused.output and "--exr-colourspace" in refused.output
+    assert not (tmp_path / "b").exists()
+    named = run("import", str(folder), "-o", str(tmp_path / "b"), "--role", "crowd", "--prompt", "people",
+                "--exr-colourspace", "ACES2065-1")
+    assert named.exit_code == 0, named.output
+    assert read_manifest(tmp_path / "b").plates[0].origin["read_as"] == "ACES2065-1 (EXR), converted to ACEScg"
