@@ -40,10 +40,13 @@ from castgate_cli.output import emit, json_option, progress
 def balance(ctx: click.Context, target: Path, batch_dir: Path | None, cast: int | None, no_generate: bool,
             step: str | None, shard: str, last: bool, quota: str | None, models_root: Path | None,
             ocio_config: str | None, as_json: bool) -> None:
-    """Select a cast that meets the quota from a batch's candidates (generating more when allowed).
+    """Cast a crowd that meets the quota: generate, audit and select (REQUEST -o BATCH, or an existing
+    BATCH), or only re-select from a batch's candidates (BATCH --cast N --no-generate).
 
     Every candidate keeps its record: kept, not selected (and why), or rejected. Rerunning is
-    idempotent. Then `castgate gate BATCH` judges the kept plates.
+    idempotent, and a killed run resumes. Then `castgate gate BATCH` judges the kept plates. Exit codes:
+    0 a cast that passes is kept, 3 short (cells named) or undecided (plates to review listed), 2 input
+    error (nothing written).
     """
     from castgate.balance.recast import recast_batch
 

@@ -282,7 +282,7 @@ def _start_or_resume(batch_dir: Path, request: Request, generator: Generator, co
     if existing.request != fresh.request:
         raise ManifestError("this batch folder holds a batch made from a different request",
                             where=str(batch_dir), fix="Use another output folder with -o, or delete this batch")
-    if dict(existing.models) != dict(fresh.models):
+    if {k: existing.models.get(k) for k in fresh.models} != dict(fresh.models):  # CLIP may be recorded too
         raise ManifestError("this batch was generated with different models", where=str(batch_dir),
                             fix="Use the same --model folders as before, or another output folder")
 
