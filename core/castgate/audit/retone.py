@@ -15,7 +15,7 @@ so that no single way of re-toning decides the result:
   channel.
 
 Skin is the part of an ellipse around the face (from the eye centres and nose base) whose colour lies
-within 25 ΔE of the cheeks' median; eyes, brows, lips and hair keep their colours.
+within 25 ΔE (by default) of the cheeks' median; eyes, brows, lips and hair keep their colours.
 
 Example:
     >>> dark = retone(rgb, landmarks, MONK_SWATCHES[9], "lab")
@@ -52,8 +52,9 @@ def swatch_rgb(code: str) -> np.ndarray:
     return np.array([int(code[i:i + 2], 16) for i in (0, 2, 4)], dtype=np.float64)
 
 
-def skin_mask(rgb: np.ndarray, landmarks: Sequence[Sequence[float]]) -> np.ndarray:
-    """``[H, W]`` bool: the facial skin re-toning changes (ellipse around the face, near the cheeks' colour)."""
+def skin_mask(rgb: np.ndarray, landmarks: Sequence[Sequence[float]], max_delta_e: float = 25.0) -> np.ndarray:
+    """``[H, W]`` bool: the facial skin re-toning changes (ellipse around the face, within ``max_delta_e`` of
+    the cheeks' colour)."""
     origin, unit_x, unit_y, distance = face_frame(landmarks)
     height, width = rgb.shape[:2]
     rows, cols = np.mgrid[0:height, 0:width]
@@ -63,7 +64,7 @@ def skin_mask(rgb: np.ndarray, landmarks: Sequence[Sequence[float]]) -> np.ndarr
     cheeks = [rgb[r, c] for name, (r, c, _) in patch_pixels((height, width), landmarks).items() if "cheek" in name]
     reference = np.median(srgb_to_lab(np.concatenate(cheeks)), axis=0)
     mask = ellipse.copy()
-    mask[ellipse] = np.linalg.norm(srgb_to_lab(rgb[ellipse]) - reference, axis=-1) < 25.0
+    mask[ellipse] = np.linalg.norm(srgb_to_lab(rgb[ellipse]) - reference, axis=-1) < max_delta_e
     return mask
 
 
