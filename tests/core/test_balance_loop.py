@@ -133,3 +133,17 @@ def test_without_steering_the_spent_budget_exits_3_naming_the_short_cells(tmp_pa
     skins = [p.label("skin_group") for p in manifest.plates]
     assert skins.count("lighter") > 2 * skins.count("darker"), skins
     assert np.isfinite(manifest.balance["rounds"][0]["seconds"]["generate"])
+
+
+def test_with_a_clip_model_every_candidate_is_scored_and_the_cast_is_chosen_by_score(tmp_path, clip_tiny):
+    request = make_request(tmp_path, steering=True)
+    outcome = balance_request(request, tmp_path / "batch", generator=Counting(), audit_workers=1,
+                              clip_folder=clip_tiny)
+    manifest = read_manifest(tmp_path / "batch")
+    assert all("clip" in p.scores for p in manifest.plates)
+    assert manifest.balance["objective"] == "clip" and outcome.selection.objective == "clip"
+    plain = {"nurse": "a nurse at a hospital", "surgeon": "a surgeon in an operating room"}
+    assert all(p.prompt.startswith(plain[p.role]) for p in manifest.plates)  # scored against the plain prompt
+    if outcome.status == "passed":
+        dropped = [p for p in manifest.plates if not p.kept and p.rejected_reason.startswith("not selected")]
+        assert all("CLIP score" in p.rejected_reason or "over quota" in p.rejected_reason for p in dropped)

@@ -27,6 +27,9 @@ from castgate_cli.output import emit, json_option, progress
               help="Plates per role in the cast [default: each role's count in the request].")
 @click.option("--no-generate", is_flag=True,
               help="With a BATCH: only re-select from the candidates already there; never generate.")
+@click.option("--clip", "clip_folder", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
+              help="A CLIP checkpoint folder: score every candidate against its role's prompt and keep the "
+                   "best-scoring cast among those that pass [default: the documented order].")
 @click.option("--step", type=click.Choice(["plan", "generate", "select"]),
               help="Run one step of the loop, as the farm job's layers do (docs/farm.md): plan, generate "
                    "(with --shard) or select. Exits 0 whatever the cast; `castgate gate` judges it.")
@@ -38,7 +41,7 @@ from castgate_cli.output import emit, json_option, progress
 @json_option
 @click.pass_context
 def balance(ctx: click.Context, target: Path, batch_dir: Path | None, cast: int | None, no_generate: bool,
-            step: str | None, shard: str, last: bool, quota: str | None, models_root: Path | None,
+            clip_folder: Path | None, step: str | None, shard: str, last: bool, quota: str | None, models_root: Path | None,
             ocio_config: str | None, as_json: bool) -> None:
     """Cast a crowd that meets the quota: generate, audit and select (REQUEST -o BATCH, or an existing
     BATCH), or only re-select from a batch's candidates (BATCH --cast N --no-generate).
@@ -50,6 +53,9 @@ def balance(ctx: click.Context, target: Path, batch_dir: Path | None, cast: int 
     """
     from castgate.balance.recast import recast_batch
 
+    if clip_folder is not None and (no_generate or step is not None):
+        raise click.UsageError("--clip scores candidates as balance generates them; --no-generate and --step "
+                               "select by the scores plates already carry")
     if target.is_dir():
         if batch_dir is not None:
             raise click.UsageError("-o is for a REQUEST file; a BATCH folder is balanced in place")
@@ -78,12 +84,12 @@ def balance(ctx: click.Context, target: Path, batch_dir: Path | None, cast: int 
                         models_root=models_root, ocio_config=ocio_config, quota=quota, cast=cast)
         emit(done, format_step(done), as_json)
         return
-    outcome = _run_loop(request, batch_dir, cast, quota, models_root, ocio_config, as_json)
+    outcome = _run_loop(request, batch_dir, cast, quota, models_root, ocio_config, as_json, clip_folder)
     emit(outcome.to_dict(), format_outcome(outcome, batch_dir, request), as_json)
     ctx.exit(outcome.exit_code)
 
 
-def _run_loop(request, batch_dir: Path, cast, quota, models_root, ocio_config, as_json: bool):
+def _run_loop(request, batch_dir: Path, cast, quota, models_root, ocio_config, as_json: bool, clip_folder=None):
     from castgate.balance.loop import balance_request
 
     bars: dict[str, object] = {}
@@ -94,7 +100,7 @@ def _run_loop(request, batch_dir: Path, cast, quota, models_root, ocio_config, a
             bars[stage](done, total)  # type: ignore[operator]
 
         return balance_request(request, batch_dir, models_root=models_root, ocio_config=ocio_config, quota=quota,
-                               cast=cast, on_progress=on_progress)
+                               cast=cast, on_progress=on_progress, clip_folder=clip_folder)
 
 
 def format_outcome(outcome, batch_dir: Path, request) -> str:

@@ -182,7 +182,8 @@ def planned_plates(record: Mapping[str, Any], request: Request) -> list[tuple[di
 def balance_request(request: Request, batch_dir: Path, *, generator: Generator | None = None,
                     models_root: Path | None = None, ocio_config: str | None = None,
                     quota: str | Path | Quota | None = None, cast: int | None = None,
-                    audit_workers: int | None = None, on_progress: Progress | None = None) -> BalanceOutcome:
+                    audit_workers: int | None = None, on_progress: Progress | None = None,
+                    clip_folder: Path | None = None) -> BalanceOutcome:
     """Generate, audit and select until a cast meets the quota or the budget is spent (resumable).
 
     Args:
@@ -195,6 +196,8 @@ def balance_request(request: Request, batch_dir: Path, *, generator: Generator |
         cast: plates per role (default: each role's count).
         audit_workers: processes for the audit (default: every core).
         on_progress: ``(stage, done, total)`` for "generate" and "audit".
+        clip_folder: a CLIP checkpoint: every candidate is scored against its role's plain prompt and the
+            cast is the best-scoring among those that pass (default: the documented order).
 
     Returns:
         A :class:`BalanceOutcome` (``exit_code`` 0 passed, 3 short).
@@ -207,12 +210,18 @@ def balance_request(request: Request, batch_dir: Path, *, generator: Generator |
     settings, quota, sizes, colour = run_settings(request, quota, cast, ocio_config)
     generator = generator or DalleGenerator.load(request, models_root)
     prepare_batch(batch_dir, request, generator, colour)
+    scorer = None
+    if clip_folder is not None:
+        from castgate.rerank import ClipScorer
+
+        scorer = ClipScorer.load(clip_folder)
     while True:
         step = advance(batch_dir, request, settings, sizes, quota)
         if isinstance(step, BalanceOutcome):
             return step
         generate_round(batch_dir, request, step, generator, colour, on_progress=on_progress)
-        complete_round(batch_dir, request, step, audit_workers=audit_workers, on_progress=on_progress)
+        complete_round(batch_dir, request, step, audit_workers=audit_workers, on_progress=on_progress,
+                       scorer=scorer)
 
 
 def run_settings(request: Request, quota: str | Path | Quota | None, cast: int | None,
@@ -354,8 +363,9 @@ def generate_round(batch_dir: Path, request: Request, record: Mapping[str, Any],
 
 
 def complete_round(batch_dir: Path, request: Request, record: Mapping[str, Any], *,
-                   audit_workers: int | None = None, on_progress: Progress | None = None) -> None:
-    """Audit the round's candidates and mark it complete.
+                   audit_workers: int | None = None, on_progress: Progress | None = None,
+                   scorer: Any = None) -> None:
+    """Audit the round's candidates (and score them with ``scorer``, a CLIP scorer) and mark it complete.
 
     Raises:
         ManifestError: some of the round's candidates are not written yet (a generate frame has not finished).
@@ -373,7 +383,36 @@ def complete_round(batch_dir: Path, request: Request, record: Mapping[str, Any],
     audit_batch(batch_dir, workers=audit_workers,
                 on_progress=(lambda d, t: on_progress("audit", d, t)) if on_progress else None)
     _add_seconds(batch_dir, record["round"], "audit", time.monotonic() - started)
+    if scorer is not None:
+        score_candidates(batch_dir, request, scorer)
     _set_round(batch_dir, record["round"], complete=True, generated=len(planned_plates(record, request)))
+
+
+def score_candidates(batch_dir: Path, request: Request, scorer: Any) -> int:
+    """CLIP-score every candidate that has no score yet, against its role's *plain* prompt (how well it shows
+    the role, whatever phrase steered it); return how many were scored."""
+    from PIL import Image
+
+    from castgate.rerank import SCORE_KEY
+
+    prompts = {r.id: r.prompt for r in request.roles}
+    todo = [p for p in read_manifest(batch_dir).plates
+            if SCORE_KEY not in p.scores and "png" in p.files and p.role in prompts]
+    if not todo:
+        return 0
+    images = []
+    for plate in todo:
+        with Image.open(batch_dir / plate.files["png"].path) as image:
+            images.append(image.convert("RGB").copy())
+    scores = scorer.score(images, [prompts[p.role] for p in todo])
+    by_id = {p.id: float(s) for p, s in zip(todo, scores)}
+
+    def change(manifest: Manifest) -> Manifest:
+        return manifest.with_plates([dataclasses.replace(p, scores={**p.scores, SCORE_KEY: by_id[p.id]})
+                                     for p in manifest.plates if p.id in by_id])
+
+    update_manifest(batch_dir, change)
+    return len(todo)
 
 
 def _finish(batch_dir: Path, sizes: Mapping[str, int], quota: Quota, verified: VerifiedCast,
