@@ -239,6 +239,7 @@ def main() -> None:
                                                         "core/castgate/msgpack_weights.py was added]")
     parser.add_argument("--dir", type=Path, default=None, help="where to write the temporary checkpoints [$TMPDIR]")
     parser.add_argument("--no-generate", action="store_true", help="skip the `castgate generate` cases (mini)")
+    parser.add_argument("--loads-only", action="store_true", help="only the old/new load cases (implies --no-generate)")
     parser.add_argument("--repeat", type=int, default=1, help="old/new load turns per case; the fastest of each "
                                                               "is kept [1]")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
@@ -248,7 +249,8 @@ def main() -> None:
     check_writer_against_flax()
     real = json.loads(REAL_CONFIGS.read_text())
     old_ref = args.old_ref or default_old_ref()
-    print(f"memory available at start: {mem_available() / GIB:.1f} GiB; old loader: {old_ref}", flush=True)
+    print(f"memory available at start: {mem_available() / GIB:.1f} GiB; load average {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores; old loader: {old_ref}", flush=True)
 
     work = Path(tempfile.mkdtemp(dir=args.dir, prefix="castgate-bench-load-"))
     rows: list[dict] = []
@@ -274,7 +276,8 @@ def main() -> None:
             rows.append(row)
             shown = (f"{result['seconds']:7.1f} s  cpu {result.get('cpu_seconds', 0):6.1f} s  "
                      f"peak {result['peak_rss'] / 1e9:5.2f} GB"
-                     if "seconds" in result and "error" not in result else f"ERROR {result.get('error')}")
+                     if "seconds" in result and "error" not in result
+                     else f"ERROR {result['error']}" if "error" in result else "-")
             print(f"  {model:5} {case:34} {dtype:9} {shown}  {note}", flush=True)
 
         def weights_gb(model: str, dtype: str) -> float:
@@ -306,7 +309,7 @@ def main() -> None:
                            if "seconds" in old_best and "seconds" in new_best and "error" not in old_best
                            and "error" not in new_best else "")
                 record(model, "new load, plain path", dtype, new_best, limit + speedup)
-            if model == "mega":
+            if model == "mega" and not args.loads_only:
                 prepare_dtype = "bfloat16"
                 record(model, "models prepare (cold: writes cache)", prepare_dtype,
                        run_command(REPO, ["models", "prepare", str(folders[model]), "--dtype", prepare_dtype], env))
@@ -323,18 +326,20 @@ def main() -> None:
                 record(model, "TextToImage.load mega + VQGAN, plain", prepare_dtype,
                        run_case(REPO, "engine", folders[model], prepare_dtype, str(folders["vqgan"]), env=env),
                        "hashes every file (first use)")
+                shutil.rmtree(work / "cache" / "hashes", ignore_errors=True)  # nothing remembered yet
                 record(model, "models verify (first: hashes)", "-",
                        run_command(REPO, ["models", "verify", str(folders[model])], env))
                 record(model, "models verify (hashes remembered)", "-",
                        run_command(REPO, ["models", "verify", str(folders[model])], env))
                 record(model, "old models verify", "-",
                        run_command(old_root, ["models", "verify", str(folders[model])], env))
-        if "mini" in models and not args.no_generate:
+        if "mini" in models and not (args.no_generate or args.loads_only):
             generate_cases(work, folders, record, env)
     finally:
         shutil.rmtree(work, ignore_errors=True)
         print(f"deleted {work}", flush=True)
-    print()
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall times stretch "
+          "with it; CPU seconds do not)")
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))

@@ -447,9 +447,22 @@ def iter_module_params(weights: MsgpackWeights, layout, dtype: str) -> Iterator[
         stored = ref.read()
         for path, layer in targets:
             value = stored if layer is None else stored[layer]
-            yield path, (value if value.dtype == target else value.astype(target))
+            yield path, convert(value, target)
         del stored, value
         weights.release(*ref.byte_range)
+
+
+def convert(value: np.ndarray, target: np.dtype) -> np.ndarray:
+    """``value`` in ``target`` dtype: itself when it already is, else one converted array.
+
+    float16 -> bfloat16 goes through float32 (exact, the same result): ml_dtypes' direct cast is
+    about 1.6x slower than the two numpy casts on this CPU, and mega is stored in float16.
+    """
+    if value.dtype == target:
+        return value
+    if value.dtype == np.float16 and target.name == "bfloat16":
+        return value.astype(np.float32).astype(target)
+    return value.astype(target)
 
 
 def _to_module_params(weights: MsgpackWeights, layout, dtype: str, place: Place | None) -> dict[str, Any]:

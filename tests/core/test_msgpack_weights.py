@@ -107,3 +107,12 @@ def test_load_in_bfloat16_converts_each_array(dallebart_tiny_dir):
     for key, value in flat16.items():
         assert value.dtype == ml_dtypes.bfloat16
         np.testing.assert_array_equal(value, flat32[key].astype(ml_dtypes.bfloat16))
+
+
+def test_float16_to_bfloat16_through_float32_is_the_direct_cast():
+    import ml_dtypes
+
+    values = np.concatenate([np.random.default_rng(3).standard_normal(100_000).astype(np.float16),
+                             np.array([0, -0.0, np.inf, -np.inf, 65504, 6e-8, -6e-8], np.float16)])
+    converted = checkpoints.convert(values, np.dtype(ml_dtypes.bfloat16))
+    np.testing.assert_array_equal(converted.view(np.uint16), values.astype(ml_dtypes.bfloat16).view(np.uint16))
