@@ -423,14 +423,26 @@ def stage_generation(spec: dict[str, Any]) -> None:
     per_device = [batch // devices for batch in batches]
     cap = predicted_cap(config, weight_bytes, memory_in_use()["limit_bytes"], per_device)
     results: dict[int, str] = {}
-    last_total = None
+    last: dict[str, float] | None = None  # the last batch that ran: its size and times
+
+    def predicted_s(batch: int) -> float:
+        """Compile as long as the last batch; sampling scales with the bytes moved, the VQGAN with plates."""
+        if last is None:
+            return 0.0
+        moved = [sampler_cost(config, size // devices, weight_bytes=weight_bytes, cache_bytes=weight_bytes,
+                              shared_unconditional=True).bytes for size in (batch, last["batch"])]
+        return last["compile_s"] + 1.5 * (last["sample_s"] * moved[0] / moved[1]
+                                          + last["vqgan_s"] * batch / last["batch"])
+
     while (batch := next_batch(batches, cap and cap * devices, results)) is not None:
         row = dict(base, batch=batch, per_device_batch=batch // devices, weights_s=round(setup_s, 2),
                    predicted_cap=cap)
         left = deadline - time.time()
-        if last_total is not None and 2.5 * last_total * max(1.0, batch / max(results)) ** 0.5 > left:
-            emit(section, dict(row, status="skipped", reason=f"time budget ({left:.0f} s left)"))
-            return
+        if predicted_s(batch) > left:  # a smaller batch may still fit in the time left
+            results[batch] = "skipped"
+            emit(section, dict(row, status="skipped", reason=f"time budget (needs about {predicted_s(batch):.0f} s, "
+                                                              f"{left:.0f} s left)"))
+            continue
         emit("progress", {"stage": section, "batch": batch})
         results[batch] = "trying"
         try:
@@ -454,7 +466,7 @@ def stage_generation(spec: dict[str, Any]) -> None:
             continue
         results[batch] = "ok"
         total = sample_s + vqgan_s
-        last_total = total + compile_s
+        last = {"batch": batch, "compile_s": compile_s, "sample_s": sample_s, "vqgan_s": vqgan_s}
         cost = sampler_cost(config, batch, weight_bytes=weight_bytes, cache_bytes=weight_bytes,
                             shared_unconditional=True)
         flops = cost.flops + batch * vq_cost["flops"]
@@ -832,7 +844,8 @@ def paper(fixtures: Path) -> str:
                   f"(of which the 256 decoding steps {256 * 2 * one.row_step_flops / 1e12:.3f}, the encoder and cross "
                   f"keys/values the rest) + {vq['flops'] / 1e12:.3f} TFLOP of VQGAN",
                   f"- per decoder row per step: {one.row_step_flops / 1e9:.2f} GFLOP and "
-                  f"{one.row_step_bytes / 1e6:.1f} MB of its own cache and text keys/values; cache per plate {one.cache_bytes_per_plate / 1e6:.0f} MB",
+                  f"{one.row_step_bytes / 1e6:.1f} MB of its own cache and text keys/values; cache per plate "
+                  f"{one.cache_bytes_per_plate / 1e6:.0f} MB",
                   ""]
         for gpu in ("H100", "H200"):
             peak = peak_for(gpu)
