@@ -219,11 +219,27 @@ def _audit_like(folder: str, ids: list[str]) -> None:
     update_manifest(batch, lambda m: m.with_event("audit", plates=len(ids)))
 
 
-def test_finding_2_and_22_generate_audit_review_at_once_lose_nothing(tmp_path: Path):
+def _merge_like(folder: str) -> None:
+    from castgate.manifest import merge_parts
+
+    for _ in range(3):
+        merge_parts(Path(folder))
+
+
+def test_finding_2_and_22_generate_audit_review_merge_at_once_lose_nothing(tmp_path: Path):
+    from castgate.manifest import part_path
+
     batch = make_batch(tmp_path / "b", {"nurse": balanced(8)})
+    whole = read_manifest(batch)
+    shard_plates = [dataclasses.replace(whole.plates[0], id=f"b_nurse_{i:04d}", index=i, labels={}, audit=None,
+                                        files={"png": FileRef(f"proxies/b_nurse_{i:04d}.png", f"{i + 7:064x}")})
+                    for i in range(26, 30)]
+    write_manifest(batch, dataclasses.replace(whole, plates=tuple(shard_plates), events=()),
+                   path=part_path(batch, 1, 1))   # a shard's part, merged while the others write
     reviewed = [f"b_nurse_{i:04d}" for i in range(8)]
     jobs = [(_generate_like, (str(batch), 8, 12)), (_generate_like, (str(batch), 14, 12)),
-            (_review_like, (str(batch), reviewed)), (_audit_like, (str(batch), reviewed[::-1]))]
+            (_review_like, (str(batch), reviewed)), (_audit_like, (str(batch), reviewed[::-1])),
+            (_merge_like, (str(batch),))]
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=target, args=args) for target, args in jobs]
     for process in processes:
@@ -233,7 +249,7 @@ def test_finding_2_and_22_generate_audit_review_at_once_lose_nothing(tmp_path: P
         assert process.exitcode == 0
     manifest = read_manifest(batch)
     ids = [p.id for p in manifest.plates]
-    assert sorted(ids) == [f"b_nurse_{i:04d}" for i in range(26)] and len(ids) == len(set(ids))
+    assert sorted(ids) == [f"b_nurse_{i:04d}" for i in range(30)] and len(ids) == len(set(ids))
     for plate_id in reviewed:  # every review kept, with its note, beside the audit's label
         plate = manifest.plate(plate_id)
         assert plate.human_labels["gender"].note == plate_id and plate.labels["monk"].method == "soak"
