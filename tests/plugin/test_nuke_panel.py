@@ -364,6 +364,9 @@ def test_screenshots(qtbot: Any, script: Path, panel: CastgatePanel, make_batch:
         ("clerk", "an office clerk at a desk", plate_batch.BALANCED * 2),
         ("manager", "an office manager in a meeting", [("male", "lighter")] * 7 + [("female", "lighter")]),
     ])
+    from castgate.manifest import read_manifest, write_manifest
+
+    write_manifest(folder, read_manifest(folder))  # the real gate wants the journal castgate keeps for a batch
     set_roles(panel, [("clerk", "an office clerk at a desk", 8), ("manager", "an office manager in a meeting", 8)])
     shots = {}
 

@@ -32,12 +32,16 @@ def test_gate_review_and_override_with_the_real_command(qtbot: Any, prefs_path: 
     monkeypatch.setattr(CastgatePanel, "_instance", None)
     panel = CastgatePanel(prefs_path=prefs_path)
     qtbot.addWidget(panel)
+    from castgate.manifest import write_manifest
+
     folder = make_batch()
+    write_manifest(folder, read_manifest(folder))  # the real command wants the journal castgate keeps for a batch
     assert panel.open_batch(str(folder))
 
     click(qtbot, panel.audit_tab.gate_button)
     wait_idle(qtbot, panel)
-    assert panel.verdict is not None and panel.verdict.name in VERDICTS and panel.verdict.name != "PASS"
+    assert panel.verdict is not None and panel.verdict.name in VERDICTS and panel.verdict.name != "PASS", \
+        panel.status_label.text() + panel.log_view.toPlainText()[-3000:]
     manager = [b for b in panel.audit_tab.chart.bars() if b.scope == "manager" and b.attribute == "gender"]
     assert manager and manager[0].category == "female" and manager[0].observed == 0.0
     assert manager[0].band == pytest.approx((0.4, 0.6)) and manager[0].ci is not None
