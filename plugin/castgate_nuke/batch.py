@@ -82,6 +82,20 @@ class CategoryBar:
     undetermined: Optional[int] = None
     needed: Optional[int] = None         # more plates that would decide it
     reason: str = ""                     # the gate's one-line reason for this scope and attribute
+    counts: Optional["CastCounts"] = None  # the cast question's counts (shares above are counts / plates)
+
+
+@dataclass(frozen=True)
+class CastCounts:
+    """A category's counts in a cast: what the labels say, the plausible true count and the band."""
+
+    labelled: int                       # plates whose label counts as this category
+    certain: int                        # of those, human labels
+    low: int                            # plausible true count, at the quota's confidence
+    high: int
+    band_low: int                       # the counts the quota allows (band_low > band_high: none)
+    band_high: int
+    plates: int                         # plates in the cast
 
 
 @dataclass(frozen=True)
@@ -283,6 +297,10 @@ def _bars_from_attribute(scope_row: Mapping[str, Any], row: Mapping[str, Any]) -
     undetermined = _int(row.get("undetermined"))
     needed = _int(_first(row, ("more_plates", "needed", "more_needed")))
     reason = str(row.get("reason") or "")
+    cast = row.get("cast")
+    if isinstance(cast, Mapping) and isinstance(cast.get("counts"), list):
+        return [_cast_bar(scope, attribute, verdict, item, _int(cast.get("plate_count")) or 0, reason)
+                for item in cast["counts"] if isinstance(item, Mapping)]
     categories = row.get("categories")
     if isinstance(categories, Mapping):
         categories = [dict(v, category=v.get("category", k)) for k, v in categories.items()
@@ -305,6 +323,20 @@ def _bars_from_attribute(scope_row: Mapping[str, Any], row: Mapping[str, Any]) -
             n=determined if determined is not None else _int(item.get("n")),
             undetermined=undetermined, needed=needed, reason=reason))
     return bars
+
+
+def _cast_bar(scope: str, attribute: str, verdict: str, item: Mapping[str, Any], plates: int,
+              reason: str) -> CategoryBar:
+    """A cast question's category: counts drawn as shares of the cast, the band in counts."""
+    counts = CastCounts(*(_int(item.get(key)) or 0 for key in
+                          ("labelled", "certain", "low", "high", "band_low", "band_high")), plates=plates)
+    share = (lambda count: count / plates) if plates else (lambda count: 0.0)
+    band = (share(counts.band_low), share(counts.band_high)) if counts.band_low <= counts.band_high else None
+    own = verdict_name(item)
+    return CategoryBar(scope=scope, attribute=attribute, category=str(item.get("category", "")),
+                       verdict=verdict if verdict != "UNKNOWN" else own, observed=share(counts.labelled),
+                       ci=(share(counts.low), share(counts.high)), band=band, target=_float(item.get("target")),
+                       n=plates, reason=reason, counts=counts)
 
 
 _OTHER_ATTRIBUTES = ("fitzpatrick", "monk")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import List, Optional, Sequence
 
-from castgate_nuke.batch import CategoryBar, PlateView, Verdict
+from castgate_nuke.batch import CastCounts, CategoryBar, PlateView, Verdict
 from castgate_nuke.nodes import DEFAULT_COLUMNS, HEADER, OVERRIDE_COLOUR, PLATE_COLOUR, grid_positions
 from castgate_nuke.nodes import VERDICT_COLOURS as VERDICT_TILE_COLOURS
 from castgate_nuke.qt import QtCore, QtGui, QtWidgets
@@ -154,7 +154,9 @@ class BandChart(QtWidgets.QWidget):
 def bar_tooltip(bar: CategoryBar) -> str:
     """Everything known about one bar, for its tooltip."""
     lines = ["{} · {} · {}: {}".format(bar.scope, bar.attribute, bar.category or "all", bar.verdict)]
-    if bar.observed is not None:
+    if bar.counts is not None:
+        lines.extend(cast_lines(bar.counts))
+    elif bar.observed is not None:
         lines.append("observed {:.0%}".format(bar.observed)
                      + (" (interval {:.0%} to {:.0%})".format(*bar.ci) if bar.ci else ""))
     if bar.band is not None:
@@ -168,8 +170,22 @@ def bar_tooltip(bar: CategoryBar) -> str:
     return "\n".join(lines)
 
 
+def cast_lines(counts: CastCounts) -> List[str]:
+    """The cast question's counts for a tooltip: labels, plausible true count, the band."""
+    band = ("no whole count" if counts.band_low > counts.band_high
+            else "{}–{} of {}".format(counts.band_low, counts.band_high, counts.plates))
+    return ["labelled {} of {} ({} by people)".format(counts.labelled, counts.plates, counts.certain),
+            "true count could be {}–{}".format(counts.low, counts.high),
+            "the quota allows {}".format(band)]
+
+
 def bar_text(bar: CategoryBar) -> str:
-    """``"30% n=40 FAIL"`` or ``"-- INSUFFICIENT, 12 more"``."""
+    """``"30% n=40 FAIL"``, ``"-- INSUFFICIENT, 12 more"``, or for a cast ``"20 of 40, could be 18–22 PASS"``."""
+    if bar.counts is not None:
+        counts = bar.counts
+        could_be = ("" if counts.low == counts.high == counts.labelled
+                    else ", could be {}–{}".format(counts.low, counts.high))
+        return "{} of {}{} {}".format(counts.labelled, counts.plates, could_be, bar.verdict)
     share = "--" if bar.observed is None else "{:.0f}%".format(100 * bar.observed)
     parts = [share]
     if bar.n is not None:

@@ -109,3 +109,29 @@ def test_filters_by_role_and_label(make_batch) -> None:
     assert len(females) == 2 and all(p.label("gender") == "female" for p in females)
     assert ("skin_group", "darker") in label_filters(batch.plates)
     assert ("gender", "undetermined") not in label_filters(batch.plates)
+
+
+def test_cast_question_bars_show_counts_from_the_real_gate() -> None:
+    """Under the cast question the Audit tab draws counts (labelled, plausible, band), not interval shares."""
+    from castgate.gate import evaluate_cast
+    from castgate.manifest import HumanLabel, Plate
+    from castgate.quotas import load_quota
+    from castgate_nuke.widgets import bar_text, bar_tooltip
+
+    def plate(index: int, gender: str) -> Plate:
+        labels = {"gender": HumanLabel(gender, "ana", "2026-11-29T00:00:00Z"),
+                  "skin_group": HumanLabel("lighter" if index % 2 else "darker", "ana", "2026-11-29T00:00:00Z")}
+        return Plate(id="b_clerk_{:04d}".format(index), role="clerk", index=index, prompt="a clerk", seed=index,
+                     human_labels=labels)
+
+    plates = [plate(i, "female" if i < 3 else "male") for i in range(10)]  # 3 of 10 female: outside 4-6
+    verdict = parse_verdict(evaluate_cast(plates, load_quota("parity")).to_dict())
+    assert verdict.name == "FAIL"
+    female = [b for b in verdict.bars if b.scope == "clerk" and b.attribute == "gender" and b.category == "female"]
+    assert len(female) == 1
+    bar = female[0]
+    assert bar.counts is not None and (bar.counts.labelled, bar.counts.low, bar.counts.high) == (3, 3, 3)
+    assert (bar.counts.band_low, bar.counts.band_high, bar.counts.plates) == (4, 6, 10)
+    assert bar.observed == 0.3 and bar.band == (0.4, 0.6) and bar.verdict == "FAIL"
+    assert bar_text(bar) == "3 of 10 FAIL"
+    assert "the quota allows 4–6 of 10" in bar_tooltip(bar)
