@@ -328,8 +328,10 @@ def _bars_from_attribute(scope_row: Mapping[str, Any], row: Mapping[str, Any]) -
 def _cast_bar(scope: str, attribute: str, verdict: str, item: Mapping[str, Any], plates: int,
               reason: str) -> CategoryBar:
     """A cast question's category: counts drawn as shares of the cast, the band in counts."""
-    counts = CastCounts(*(_int(item.get(key)) or 0 for key in
-                          ("labelled", "certain", "low", "high", "band_low", "band_high")), plates=plates)
+    number = {key: _int(item.get(key)) or 0 for key in ("labelled", "certain", "low", "high", "band_low", "band_high")}
+    counts = CastCounts(labelled=number["labelled"], certain=number["certain"], low=number["low"],
+                        high=number["high"], band_low=number["band_low"], band_high=number["band_high"],
+                        plates=plates)
     share = (lambda count: count / plates) if plates else (lambda count: 0.0)
     band = (share(counts.band_low), share(counts.band_high)) if counts.band_low <= counts.band_high else None
     own = verdict_name(item)
