@@ -21,7 +21,7 @@ group_by_option = click.option(
          "[default: every per-role column except prompt].")
 gender_threshold_option = click.option(
     "--gender-threshold", type=click.FloatRange(0, 1), metavar="P",
-    help="Gender confidence below which the label is undetermined [default 0.70, or as last audited].")
+    help="Gender confidence below which the label is undetermined (1: always) [default 1: the classifier is measured unreliable, docs/audit.md; or as last audited].")
 skin_threshold_option = click.option(
     "--skin-threshold", "skin_group_threshold", type=click.FloatRange(0, 1), metavar="P",
     help="skin_group confidence below which it is undetermined [default 0.60, or as last audited].")

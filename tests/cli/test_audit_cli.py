@@ -25,7 +25,7 @@ def run(*args: str):
 
 def test_audit_batch_json_then_nothing_to_do(batch):
     folder, ids = batch
-    result = run("audit", str(folder), "--workers", "1", "--json")
+    result = run("audit", str(folder), "--workers", "1", "--gender-threshold", "0.7", "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["audited"] == 2 and out["skipped"] == 0 and out["errors"] == {}
@@ -71,13 +71,15 @@ def test_bad_stored_settings_are_a_clean_input_error(batch):
 def test_single_image_is_audited_and_nothing_written(tmp_path):
     image = tmp_path / "face.png"
     image.write_bytes(png_bytes(resized(astronaut(), 256)))
-    result = run("audit", str(image), "--json")
+    result = run("audit", str(image), "--gender-threshold", "0.7", "--json")
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["labels"]["gender"]["value"] == "female" and out["error"] is None
     assert out["labels"]["fitzpatrick"]["details"]["ita"] > 28
-    text = run("audit", str(image))
+    text = run("audit", str(image), "--gender-threshold", "0.7")
     assert "gender       female" in text.stdout and "ITA" in text.stdout
+    default = json.loads(run("audit", str(image), "--json").stdout)   # castgate abstains on gender by default
+    assert default["labels"]["gender"]["value"] == "undetermined"
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"")
     out = json.loads(run("audit", str(broken), "--json").stdout)

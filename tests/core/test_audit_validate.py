@@ -141,7 +141,8 @@ def test_gender_threshold_follows_the_measured_skin_group():
 
     settings = AuditSettings(gender_threshold_lighter=0.6, gender_threshold_darker=1.0)
     assert settings.gender_threshold_for("lighter") == 0.6 and settings.gender_threshold_for("darker") == 1.0
-    assert settings.gender_threshold_for(None) == 1.0 and AuditSettings().gender_threshold_for("darker") == 0.7
+    assert settings.gender_threshold_for(None) == 1.0 and AuditSettings(gender_threshold=0.7).gender_threshold_for("darker") == 0.7
+    assert AuditSettings().gender_threshold_for("lighter") == 1.0   # the default abstains (measured unreliable)
     from castgate.audit.image import audit_image
     from castgate.audit.validation_set import sweep_image
 

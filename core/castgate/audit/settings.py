@@ -46,7 +46,8 @@ class AuditSettings:
     min_sharpness: float = 0.10       # normalised Laplacian energy of the face below which it is smeared
     prominent_ratio: float = 0.35     # a face is prominent if its area >= this share of the largest face's
     # -- gender --------------------------------------------------------------------------------
-    gender_threshold: float = 0.70    # classifier confidence below which gender is undetermined
+    gender_threshold: float = 1.0     # classifier confidence below which gender is undetermined (1: always;
+                                      # measured unreliable in both skin groups, docs/audit.md)
     gender_threshold_lighter: float | None = None  # the same for faces measured lighter (None: gender_threshold;
     gender_threshold_darker: float | None = None   # 1: always undetermined); faces of unknown group: the higher
     gender_calibration: str | None = None  # castgate-gender-calibration/1 file: records p_correct per plate
