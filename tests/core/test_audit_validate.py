@@ -141,7 +141,8 @@ def test_gender_threshold_follows_the_measured_skin_group():
 
     settings = AuditSettings(gender_threshold_lighter=0.6, gender_threshold_darker=1.0)
     assert settings.gender_threshold_for("lighter") == 0.6 and settings.gender_threshold_for("darker") == 1.0
-    assert settings.gender_threshold_for(None) == 1.0 and AuditSettings(gender_threshold=0.7).gender_threshold_for("darker") == 0.7
+    assert settings.gender_threshold_for(None) == 1.0
+    assert AuditSettings(gender_threshold=0.7).gender_threshold_for("darker") == 0.7
     assert AuditSettings().gender_threshold_for("lighter") == 1.0   # the default abstains (measured unreliable)
     from castgate.audit.image import audit_image
     from castgate.audit.validation_set import sweep_image
@@ -207,7 +208,8 @@ def test_each_annotated_person_is_inside_their_crop():
         rgb = photo.load()
         points = np.asarray(photo.landmarks)
         assert rgb.ndim == 3 and rgb.shape[2] == 3
-        assert (points >= 8).all() and (points[:, 0] < rgb.shape[1] - 8).all() and (points[:, 1] < rgb.shape[0] - 8).all()
+        height, width = rgb.shape[:2]
+        assert (points >= 8).all() and (points[:, 0] < width - 8).all() and (points[:, 1] < height - 8).all()
 
 
 def test_the_shipped_table_measures_gender_both_ways_with_the_current_labeller():
