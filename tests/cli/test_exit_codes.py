@@ -72,3 +72,26 @@ def test_finding_16_a_config_json_that_is_a_list_is_an_input_error(tmp_path: Pat
     path.write_text("[1, 2, 3]")
     with pytest.raises(CastgateError, match="config.json"):
         read_config(tmp_path)
+
+
+@pytest.mark.parametrize("code", [errno.EROFS, errno.ENOSPC])
+def test_finding_19_a_gate_on_read_only_or_full_storage_still_gives_its_verdict(batch: Path, monkeypatch, code):
+    """The verdict is judged from the files; only its record fails. The gate prints it, says it was not
+    recorded and why, and exits with the verdict's own code (a farm pre-check on published storage)."""
+    import castgate.gate.record
+
+    judged = run("gate", str(batch), "--no-record", "--json")
+    expected = json.loads(judged.stdout)
+
+    def fails(*args, **kwargs):
+        raise OSError(code, os.strerror(code), str(batch / "journal.jsonl"))
+    monkeypatch.setattr(castgate.gate.record, "update_manifest", fails)
+    result = run("gate", str(batch), "--json")
+    assert result.exit_code == judged.exit_code == expected["exit_code"]
+    answer = json.loads(result.stdout)
+    assert answer["verdict"] == expected["verdict"] and answer["recorded"] is False and expected["recorded"] is False
+    assert os.strerror(code) in answer["unrecorded"] and "--no-record" in answer["unrecorded"]
+    text = run("gate", str(batch))
+    assert text.exit_code == expected["exit_code"] and "Not recorded: the verdict was not written" in text.output
+    monkeypatch.undo()
+    assert json.loads(run("gate", str(batch), "--json").stdout)["recorded"] is True

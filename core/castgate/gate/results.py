@@ -124,6 +124,8 @@ class GateResult:
     question: str = GENERATOR
     error_model: Mapping[str, Any] | None = None   # which table and reviews back the cast question
     review: tuple[str, ...] = ()                    # plate ids to review, most decisive first
+    recorded: bool = False                          # the verdict was written into the batch's manifest
+    unrecorded: str | None = None                   # why it could not be, when recording was asked for
 
     def scope(self, name: str) -> ScopeResult:
         for item in self.scopes:
@@ -146,6 +148,8 @@ class GateResult:
             "castgate_version": self.castgate_version,
             "question": self.question, "question_words": QUESTION_WORDS[self.question],
             "error_model": _plain(self.error_model), "review": list(self.review),
+            "recorded": self.recorded,
+            "unrecorded": self.unrecorded,
             "scopes": [_plain(s) for s in self.scopes],
             "problems": [p.to_dict(max_plate_ids) for p in self.problems],
         }

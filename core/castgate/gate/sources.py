@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -53,7 +55,15 @@ def gate_batch(batch_dir: Path, quota: str | Path | Quota | None = None, *, reco
     result = gate_manifest(manifest, batch_dir, quota, verify_files=verify_files, on_progress=on_progress,
                            question=question, error_table=error_table)
     if record:
-        record_verdict(batch_dir, result, gated=manifest)
+        try:
+            record_verdict(batch_dir, result, gated=manifest)
+            result = dataclasses.replace(result, recorded=True)
+        except OSError as error:
+            # Read-only or full storage (a farm pre-check on a published batch): the verdict was judged
+            # from the files and stands; only its record is missing, and the output says so.
+            result = dataclasses.replace(result, unrecorded=(
+                f"the verdict was not written into {batch_dir} ({error.strerror or error}); give castgate "
+                "write access to the batch folder to record it, or pass --no-record"))
     return result
 
 

@@ -53,6 +53,8 @@ def format_result(result: GateResult) -> str:
         lines.append(f"Review these plates, most decisive first ({len(result.review)}{note}):")
         lines += review_lines(result)
     lines.append(f"Verdict: {result.verdict} (exit {result.exit_code}). {result.summary.split(': ', 1)[-1]}")
+    if result.unrecorded:
+        lines.append(f"Not recorded: {result.unrecorded}.")
     return "\n".join(lines)
 
 
