@@ -29,6 +29,7 @@ import numpy as np
 
 from castgate import checkpoints
 from castgate.errors import ModelFolderError, UnsupportedModelError
+from castgate.tokenizer import check_vocab_file
 from castgate.models.clip import ClipConfig, TextConfig, VisionConfig
 
 log = logging.getLogger(__name__)
@@ -250,6 +251,7 @@ def load_tokenizer(folder: Path, token_count: int) -> ClipTokenizer:
         raise ModelFolderError(f"tokenizer files cannot be read ({type(exc).__name__}: {exc})",
                                where=str(folder),
                                fix="Copy vocab.json, merges.txt and tokenizer.json again from the checkpoint") from None
+    check_vocab_file(folder, backend.get_vocab())
     if END_OF_TEXT not in backend.get_vocab():
         raise ModelFolderError(f"the vocabulary has no {END_OF_TEXT} token", where=str(folder / "vocab.json"),
                                fix="Use the published CLIP vocab.json")

@@ -15,10 +15,11 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -67,6 +68,7 @@ class TextTokenizer:
             raise ModelFolderError(f"the tokenizer files cannot be read ({type(exc).__name__}: {exc})",
                                    where=str(folder),
                                    fix="Copy vocab.json, merges.txt and tokenizer.json again from the checkpoint") from None
+        check_vocab_file(folder, tokenizer.get_vocab())
         if text_vocab_count is not None and len(tokenizer) > text_vocab_count:
             raise ModelFolderError(
                 f"the tokenizer has {len(tokenizer)} tokens but encoder_vocab_size is {text_vocab_count}",
@@ -107,3 +109,28 @@ class TextTokenizer:
     def _kept_text(self, text: str) -> str:
         ids = self.tokenizer(text, truncation=True, max_length=self.text_token_count)["input_ids"]
         return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+def check_vocab_file(folder: Path, vocab: Mapping[str, int]) -> None:
+    """Check that the folder's ``vocab.json`` (when present) is a token -> id table that agrees with ``vocab``.
+
+    A fast tokenizer reads ``tokenizer.json`` and never opens ``vocab.json``, so a damaged or foreign
+    ``vocab.json`` would otherwise pass unseen into a folder that other tools read differently.
+
+    Raises:
+        ModelFolderError: ``vocab.json`` is not JSON, not a token -> id table, or disagrees with the tokenizer.
+    """
+    path = Path(folder) / "vocab.json"
+    if not path.is_file():
+        return
+    fix = "Copy vocab.json, merges.txt and tokenizer.json again, all from the same checkpoint"
+    try:
+        table = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ModelFolderError(f"vocab.json is not valid JSON ({exc})", where=str(path), fix=fix) from None
+    if not isinstance(table, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in table.values()):
+        raise ModelFolderError("vocab.json is not a table of tokens to ids", where=str(path), fix=fix)
+    differing = [token for token, index in table.items() if vocab.get(token) != index]
+    if differing:
+        raise ModelFolderError(f"vocab.json disagrees with tokenizer.json on {len(differing)} of {len(table)} tokens "
+                               f"(e.g. {differing[0]!r})", where=str(path), fix=fix)

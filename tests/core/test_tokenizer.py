@@ -92,3 +92,21 @@ def test_normaliser_rules(raw, normalised):
 def test_tokenizer_larger_than_the_embedding_is_refused(dallebart_tiny_dir):
     with pytest.raises(ModelFolderError, match="encoder_vocab_size"):
         TextTokenizer.load(dallebart_tiny_dir, text_token_count=16, normalize=True, text_vocab_count=100)
+
+
+@pytest.mark.parametrize("damage, words", [
+    (lambda vocab: '{"a": 1, broken', "not valid JSON"),
+    (lambda vocab: "[1, 2]", "not a table of tokens to ids"),
+    (lambda vocab: json.dumps({**vocab, "!": vocab["!"] + 1}), "disagrees with tokenizer.json on 1 of"),
+])
+def test_finding_32_a_corrupt_or_foreign_vocab_json_is_refused(dallebart_tiny_dir, tmp_path, damage, words):
+    """tokenizer.json is what the fast tokenizer reads; a damaged vocab.json beside it must not pass unseen."""
+    import shutil
+
+    folder = tmp_path / "dalle"
+    shutil.copytree(dallebart_tiny_dir, folder)
+    vocab = json.loads((folder / "vocab.json").read_text(encoding="utf-8"))
+    (folder / "vocab.json").write_text(damage(vocab), encoding="utf-8")
+    with pytest.raises(ModelFolderError, match=words) as refused:
+        TextTokenizer.load(folder, text_token_count=16, normalize=False)
+    assert str(folder / "vocab.json") in str(refused.value) and "same checkpoint" in str(refused.value)
