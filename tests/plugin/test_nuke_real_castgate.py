@@ -44,7 +44,10 @@ def test_gate_review_and_override_with_the_real_command(qtbot: Any, prefs_path: 
         panel.status_label.text() + panel.log_view.toPlainText()[-3000:]
     manager = [b for b in panel.audit_tab.chart.bars() if b.scope == "manager" and b.attribute == "gender"]
     assert manager and manager[0].category == "female" and manager[0].observed == 0.0
-    assert manager[0].band == pytest.approx((0.4, 0.6)) and manager[0].ci is not None
+    counts = manager[0].counts  # the cast question: the band is in counts, drawn as shares of the cast
+    assert counts is not None and manager[0].ci is not None
+    assert manager[0].band == pytest.approx((counts.band_low / counts.plates, counts.band_high / counts.plates))
+    assert 0.4 <= manager[0].band[0] <= manager[0].band[1] <= 0.6  # inside the quota's 40-60 % band
     assert {b.scope for b in panel.audit_tab.chart.bars()} >= {"clerk", "manager", POOLED}
     assert read_manifest(folder).verdict["verdict"] == panel.verdict.name  # the gate recorded it
 
