@@ -367,8 +367,10 @@ def methods(settings: AuditSettings) -> dict[str, str]:
                      "prominent, large, sharp face with plausible 5-point landmarks")
     else:
         stack = face_mod.detector_identity("blazeface")
+        close_ups = " and ".join(f"{w:g}" for w in face_mod.CLOSE_UP_WIDTHS)
         detection = (f"face detection: {stack['detector']}, on {stack['runtime']}; views: whole plate, the plate "
-                     f"flipped left to right, four tiles enlarged 1.6x; a face where one view reaches {settings.face_threshold:.2f} "
+                     f"flipped left to right, four tiles enlarged 1.6x, short-range close-ups {close_ups} widths "
+                     f"wide around small candidates; a face where one view reaches {settings.face_threshold:.2f} "
                      f"or two reach {settings.face_threshold - face_mod.AGREEMENT_BONUS:.2f}; exactly one "
                      f"prominent face at least {settings.min_face_px} px wide, sharp, with plausible keypoints")
     flip = ", mean of the image and its mirror image" if settings.gender_flip_average else ""
