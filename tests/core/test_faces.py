@@ -174,3 +174,26 @@ def test_blazeface_model_files_are_found_by_path_and_checked():
         assert path.name == spec.file and path.parent.name == "data"
         assert spec.sha256 in blazeface.identity(name) and "Apache-2.0" in blazeface.identity(name)
     assert len(blazeface.anchors("short")) == 896 and len(blazeface.anchors("full")) == 2304
+
+
+@pytest.mark.parametrize("photo, method, tone", [("t1_b", "linear", 9), ("t1_c", "linear", 10),
+                                                 ("tom_hanks", "linear", 10), ("bus_b", "lab", 9)])
+def test_blazeface_reads_darker_24_px_faces(detector, photo, method, tone):
+    """24 px faces at Monk 9-10 from the validation set that the detector missed before its close-up view
+    (the first two: boxes from the whole plate under 20 px; the last two: evidence 0.63-0.72)."""
+    from castgate.audit.validation_set import sweep_image
+
+    image = sweep_image(photo, method, tone, "face24")
+    choice = select_face(detector.detect(image, SETTINGS), image, SETTINGS)
+    assert choice.face is not None, choice.explanation
+    assert choice.face.width >= SETTINGS.min_face_px
+    left, top, right, bottom = choice.face.box
+    assert left < 128 < right and top < 128 < bottom     # the face is framed at the plate's centre
+
+
+def test_blazeface_close_ups_skip_candidates_too_wide_for_them(detector):
+    """A close-up around a large candidate would repeat the whole-plate short-range view and count as a
+    second opinion it is not: only candidates up to a tile's share over the widest close-up get one."""
+    image = np.full((256, 256, 3), 128, np.uint8)
+    large = Face(box=(40, 40, 199, 199), score=0.5, landmarks=GOOD.landmarks, source="full")
+    assert detector._close_ups(image, [[large]]) == []
