@@ -33,7 +33,7 @@ REPO = HERE.parent
 sys.path.insert(0, str(REPO / "core"))
 sys.path.insert(0, str(HERE))
 
-BEFORE = "34d1f6b"  # main before "Sampler: the empty text encoded once per batch ..."
+BEFORE = "4e792e6"  # the sampler with the empty text shared (2026-11-29; slower on CPU, reverted)
 
 
 def module_from_git(revision: str, path: str, name: str, replace: dict[str, str]) -> types.ModuleType:
@@ -112,7 +112,7 @@ def main() -> None:
         runs, outputs = {}, {}
         for name, (model_module, sampling_module) in loaded.items():
             model = model_module.DalleBart(config, jnp.dtype(args.dtype))
-            texts = text_stage(model_module, model, rows_shared=name == "now")
+            texts = text_stage(model_module, model, rows_shared=hasattr(model_module, "shared_text_rows"))
             sampler = jax.jit(functools.partial(sampling_module.sample_image_tokens, model, top_k=50,
                                                 token_limit=16384))
             call = (params, tokens, mask, seeds, np.float32(10.0), np.float32(1.0))

@@ -140,8 +140,8 @@ def sampler_cost(config, plates: int, *, rows_per_plate: int = 2, weight_bytes: 
             attends over the whole fixed-size cache, masked); ``(positions + 1) / 2`` models reading
             only the positions written so far.
         shared_unconditional: the empty text is encoded once per batch and its cross-attention
-            keys/values are shared by every plate, as castgate's sampler does since 2026-11-29
-            (False: once per plate, as before).
+            keys/values are shared by every plate (castgate's sampler encodes it per plate; sharing was
+            tried on 2026-11-29 and reverted: slower on a CPU).
     """
     counts = dallebart_parameter_counts(config)
     width, layers = config.embed_count, config.decoder_layer_count
@@ -347,7 +347,7 @@ def predicted_cap(config, dtype_bytes: int, memory_limit: int | None, batches: l
         return None
     counts = dallebart_parameter_counts(config)
     weights = dtype_bytes * sum(counts.values())
-    per_plate = sampler_cost(config, 512, cache_bytes=dtype_bytes, shared_unconditional=True).cache_bytes_per_plate
+    per_plate = sampler_cost(config, 512, cache_bytes=dtype_bytes).cache_bytes_per_plate
     fits = [batch for batch in batches if weights + batch * per_plate <= 0.9 * memory_limit]
     return max(fits) if fits else batches[0]
 
@@ -430,7 +430,7 @@ def stage_generation(spec: dict[str, Any]) -> None:
         if last is None:
             return 0.0
         moved = [sampler_cost(config, size // devices, weight_bytes=weight_bytes, cache_bytes=weight_bytes,
-                              shared_unconditional=True).bytes for size in (batch, last["batch"])]
+                              ).bytes for size in (batch, last["batch"])]
         return last["compile_s"] + 1.5 * (last["sample_s"] * moved[0] / moved[1]
                                           + last["vqgan_s"] * batch / last["batch"])
 
@@ -467,8 +467,7 @@ def stage_generation(spec: dict[str, Any]) -> None:
         results[batch] = "ok"
         total = sample_s + vqgan_s
         last = {"batch": batch, "compile_s": compile_s, "sample_s": sample_s, "vqgan_s": vqgan_s}
-        cost = sampler_cost(config, batch, weight_bytes=weight_bytes, cache_bytes=weight_bytes,
-                            shared_unconditional=True)
+        cost = sampler_cost(config, batch, weight_bytes=weight_bytes, cache_bytes=weight_bytes)
         flops = cost.flops + batch * vq_cost["flops"]
         moved = cost.bytes + batch * vq_cost["bytes"]
         row.update(status="ok", compile_s=compile_s, sample_s=sample_s, vqgan_s=vqgan_s,
@@ -819,8 +818,8 @@ def _num(value: float | None) -> str:
 
 PLAN = (
     # (row name, sampler_cost keyword changes, applied on top of the rows above)
-    ("castgate until 2026-11-28: empty text encoded per plate, whole cache read", {}),
-    ("castgate now: empty text encoded once per batch, its keys/values shared", {"shared_unconditional": True}),
+    ("castgate today: empty text encoded per plate, whole cache read", {}),
+    ("+ empty text encoded once per batch, its keys/values shared", {"shared_unconditional": True}),
     ("+ read only the cache positions written so far", {"cache_positions_read": "half"}),
     ("+ 8-bit key/value cache", {"cache_bytes": 1}),
 )
@@ -835,7 +834,7 @@ def paper(fixtures: Path) -> str:
     for arch, config in configs["dalle"].items():
         counts = dallebart_parameter_counts(config)
         total = sum(counts.values()) + (config.text_token_count + config.image_token_count) * config.embed_count
-        one = sampler_cost(config, 1, shared_unconditional=True)
+        one = sampler_cost(config, 1)
         lines += [f"## {arch}: d_model {config.embed_count}, {config.encoder_layer_count}+{config.decoder_layer_count} "
                   f"layers, GLU {config.decoder_glu_count}, logits {config.logit_count}",
                   f"- parameters: {total / 1e9:.3f} G ({2 * total / 1e9:.2f} GB in bfloat16); read by every decoding "

@@ -5,12 +5,9 @@ shape). One step feeds the previous token of every row, reads that step's logits
 token:
 
 * super-conditioning: each plate has a conditional row (its prompt) and an unconditional row (the
-  empty text); logits = ``u + scale * (c - u)``. The decoder runs the prompt rows first, then the
-  unconditional rows. The empty text is the same for every plate, so it is encoded once per batch
-  and every unconditional row reads that one copy of its cross-attention keys/values
-  (``shared_text_rows``). With scale 1 the unconditional rows are left out altogether
-  (``text_tokens`` has one row per plate) and the logits are the conditional ones, exactly as the
-  reference does;
+  empty text) next to each other in the batch; logits = ``u + scale * (c - u)``. With scale 1 the
+  unconditional rows are left out altogether (``text_tokens`` has one row per plate) and the logits
+  are the conditional ones, exactly as the reference does;
 * the reference's min-length processor: the ``eos_token`` logit is set to -inf when it is in range;
 * optionally ``token_limit``: only the first ``token_limit`` logits (the codes the VQGAN can decode)
   are candidates;
@@ -30,7 +27,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from castgate.models.dalle_bart import DalleBart, empty_caches, shared_text_rows
+from castgate.models.dalle_bart import DalleBart, empty_caches
 
 
 def super_condition(conditional: jnp.ndarray, unconditional: jnp.ndarray, condition_scale: jnp.ndarray) -> jnp.ndarray:
@@ -82,8 +79,7 @@ def sample_image_tokens(model: DalleBart, params: Any, text_tokens: jnp.ndarray,
         model: the DalleBart module (its ``dtype`` is the compute dtype; ``params`` must match it).
         params: the parameter tree.
         text_tokens: ``(plates, rows, text_token_count)`` int32; ``rows`` is 2 for super-conditioning
-            (row 0 the prompt, row 1 the unconditional text, the same for every plate: only the
-            first plate's is read) or 1 for the prompt alone.
+            (row 0 the prompt, row 1 the unconditional text) or 1 for the prompt alone.
         text_mask: same shape, 1 for real tokens and 0 for padding.
         seeds: ``(plates,)`` uint32, one seed per plate.
         condition_scale: guidance scale (used only when ``rows`` is 2).
@@ -95,27 +91,24 @@ def sample_image_tokens(model: DalleBart, params: Any, text_tokens: jnp.ndarray,
         ``(plates, image_token_count)`` int32 tokens, the start token not included.
     """
     config = model.config
-    plate_count, row_count, _ = text_tokens.shape
+    plate_count, row_count, text_length = text_tokens.shape
     variables = {"params": params}
-    if row_count == 2:
-        texts, text_rows_mask = shared_text_rows(text_tokens, text_mask)
-    else:
-        texts, text_rows_mask = text_tokens[:, 0], text_mask[:, 0]
-    encoder_state = model.apply(variables, texts, text_rows_mask, method=DalleBart.encode)
+    flat_tokens = text_tokens.reshape(plate_count * row_count, text_length)
+    flat_mask = text_mask.reshape(plate_count * row_count, text_length)
+    encoder_state = model.apply(variables, flat_tokens, flat_mask, method=DalleBart.encode)
     text = model.apply(variables, encoder_state, method=DalleBart.cross_keys_values)
     caches = empty_caches(config, plate_count * row_count, model.dtype)
     keys = plate_keys(seeds)
 
     def step(carry, position):
         previous, caches = carry
-        inputs = jnp.tile(previous, row_count)[:, None]  # prompt rows, then unconditional rows
-        logits, caches = model.apply(variables, inputs, position, caches, text, text_rows_mask,
-                                     method=DalleBart.decode)
-        logits = logits[:, 0].astype(jnp.float32).reshape(row_count, plate_count, -1)
+        inputs = jnp.repeat(previous, row_count)[:, None]
+        logits, caches = model.apply(variables, inputs, position, caches, text, flat_mask, method=DalleBart.decode)
+        logits = logits[:, 0].astype(jnp.float32).reshape(plate_count, row_count, -1)
         if row_count == 2:
-            logits = super_condition(logits[0], logits[1], condition_scale)
+            logits = super_condition(logits[:, 0], logits[:, 1], condition_scale)
         else:
-            logits = logits[0]
+            logits = logits[:, 0]
         logits = mask_end_token(logits, config.eos_token)
         if token_limit is not None:
             logits = logits[:, :token_limit]

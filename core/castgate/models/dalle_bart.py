@@ -106,8 +106,7 @@ def attend(queries: jnp.ndarray, keys: jnp.ndarray, values: jnp.ndarray, mask: j
 
     Args:
         queries: ``(batch, query_count, embed_count)``.
-        keys, values: ``(batch, key_count, embed_count)``, or ``(1, key_count, embed_count)``: one
-            memory that every query row attends to (read once, not copied per row).
+        keys, values: ``(batch, key_count, embed_count)``.
         mask: boolean, broadcastable to ``(batch, query_count, key_count)``; False hides a key.
         head_count: heads; ``embed_count`` must divide evenly.
 
@@ -115,12 +114,12 @@ def attend(queries: jnp.ndarray, keys: jnp.ndarray, values: jnp.ndarray, mask: j
         ``(batch, query_count, embed_count)`` in the dtype of ``values``.
     """
     batch, query_count, embed_count = queries.shape
-    memory_rows, key_count = keys.shape[:2]
+    key_count = keys.shape[1]
     head_width = embed_count // head_count
     queries = queries.reshape(batch, query_count, head_count, head_width)
     queries = queries / jnp.sqrt(head_width).astype(queries.dtype)
-    keys = keys.reshape(memory_rows, key_count, head_count, head_width)
-    values = values.reshape(memory_rows, key_count, head_count, head_width)
+    keys = keys.reshape(batch, key_count, head_count, head_width)
+    values = values.reshape(batch, key_count, head_count, head_width)
     if query_count == 1:
         # One query (a sampling step): multiply-and-reduce reads the cache in its stored layout;
         # a batched matmul would first transpose every layer's whole cache.
@@ -129,8 +128,6 @@ def attend(queries: jnp.ndarray, keys: jnp.ndarray, values: jnp.ndarray, mask: j
         weights = jax.nn.softmax(scores, axis=1)
         context = jnp.sum(weights[..., None] * values.astype(jnp.float32), axis=1)  # (b, h, d)
         return context.reshape(batch, 1, embed_count).astype(values.dtype)
-    keys = jnp.broadcast_to(keys, (batch,) + keys.shape[1:])
-    values = jnp.broadcast_to(values, (batch,) + values.shape[1:])
     scores = jnp.einsum("bqhd,bkhd->bhqk", queries, keys, preferred_element_type=jnp.float32)
     scores = jnp.where(mask[:, None, :, :], scores, -jnp.inf)
     weights = jax.nn.softmax(scores, axis=-1).astype(values.dtype)
@@ -159,20 +156,8 @@ class Attention(nn.Module):
         return KeyValues(self.key(states), self.value(states))
 
     def __call__(self, states: jnp.ndarray, memory: KeyValues, mask: jnp.ndarray) -> jnp.ndarray:
-        """Attend from ``states`` to already projected ``memory`` and project the result.
-
-        ``memory`` has one row per row of ``states``, or fewer: then its last row is shared, and the
-        state rows from ``len(memory) - 1`` on all attend to it (see :func:`shared_text_rows`).
-        """
-        queries = self.query(states)
-        own = memory.keys.shape[0] - 1
-        if own + 1 == states.shape[0]:
-            context = attend(queries, memory.keys, memory.values, mask, self.head_count)
-        else:
-            mask = jnp.broadcast_to(mask, (own + 1,) + mask.shape[1:])
-            context = jnp.concatenate([
-                attend(queries[:own], memory.keys[:own], memory.values[:own], mask[:own], self.head_count),
-                attend(queries[own:], memory.keys[own:], memory.values[own:], mask[own:], self.head_count)])
+        """Attend from ``states`` to already projected ``memory`` and project the result."""
+        context = attend(self.query(states), memory.keys, memory.values, mask, self.head_count)
         return self.output(context)
 
 
@@ -346,10 +331,8 @@ class DalleBart(nn.Module):
             start: first position, a scalar (may be traced).
             caches: per layer, the self-attention keys/values of earlier positions
                 (see :func:`empty_caches`).
-            text: per layer, the cross-attention keys/values from :meth:`cross_keys_values`: one
-                row per batch row, or ``n + 1`` rows where batch rows ``n ..`` all share the last
-                (the sampler's unconditional rows, see :func:`shared_text_rows`).
-            text_mask: ``(text rows, text_token_count)``, 1 for real text tokens, 0 for padding.
+            text: per layer, the cross-attention keys/values from :meth:`cross_keys_values`.
+            text_mask: ``(batch, text_token_count)``, 1 for real text tokens, 0 for padding.
 
         Returns:
             ``(logits (batch, count, logit_count), updated caches)``.
@@ -371,19 +354,3 @@ def empty_caches(config: DalleBartConfig, batch: int, dtype: Any) -> tuple[KeyVa
     shape = (batch, config.image_token_count, config.embed_count)
     return tuple(KeyValues(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype))
                  for _ in range(config.decoder_layer_count))
-
-
-def shared_text_rows(text_tokens: jnp.ndarray, text_mask: jnp.ndarray) -> tuple[jnp.ndarray, jnp.ndarray]:
-    """Text rows for super-conditioned sampling: every plate's prompt, then the unconditional text once.
-
-    Args:
-        text_tokens, text_mask: ``(plates, 2, text_token_count)``; row 1 is the unconditional text,
-            the same for every plate (only the first plate's is read).
-
-    Returns:
-        ``(plates + 1, text_token_count)`` tokens and mask. Encoded, the last row serves every
-        unconditional decoder row: the empty text is encoded, projected and read once per batch
-        instead of once per plate.
-    """
-    return (jnp.concatenate([text_tokens[:, 0], text_tokens[:1, 1]]),
-            jnp.concatenate([text_mask[:, 0], text_mask[:1, 1]]))
