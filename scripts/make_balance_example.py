@@ -32,17 +32,19 @@ PHRASES = {"with dark skin": "darker", "with light skin": "lighter"}
 
 
 def main() -> int:
-    request = load_request(OUT / "request.toml")
     texts = []
     with tempfile.TemporaryDirectory() as folder:
-        os.chdir(folder)  # relative batch folders, so the files name "ward", not this machine's paths
+        os.chdir(folder)  # relative paths (batch folders, request, quota), so no file names this machine
+        for name in ("request.toml", "quota.toml"):
+            shutil.copy(OUT / name, name)
+        request = load_request(Path("request.toml"))
         for name, steering in (("ward", True), ("ward_plain", False)):
             run = dataclasses.replace(request, balance=dataclasses.replace(request.balance, steering=steering))
             outcome = balance_request(run, Path(name), generator=PhotoGenerator(PHRASES), audit_workers=1)
             flag = "" if steering else "   (with [balance].steering = false)"
             texts.append(f"$ castgate balance request.toml -o {name}{flag}\n{format_outcome(outcome, Path(name), run)}\n"
                          f"(exit {outcome.exit_code})\n")
-        _, paths = report_batch(Path("ward"), Path("report"), OUT / "quota.toml")
+        _, paths = report_batch(Path("ward"), Path("report"), Path("quota.toml"))
         for kind in ("html", "json"):
             shutil.copy(paths[kind], OUT / f"report.{kind}")
     (OUT / "balance.txt").write_text("\n".join(texts), encoding="utf-8")
