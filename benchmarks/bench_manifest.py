@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--chunk", type=int, default=64, help="plates per generate chunk (the sampling batch)")
     parser.add_argument("--old", action="store_true", help="also time the old whole-manifest rewrite (small sizes)")
     args = parser.parse_args()
-    print(f"| scheme | plates | bytes written | bytes / plate | seconds | ms / plate |")
+    print("| scheme | plates | bytes written | bytes / plate | seconds | ms / plate |")
     print("|---|---:|---:|---:|---:|---:|")
     rows = [("journal", journaled, n) for n in args.sizes]
     if args.old:

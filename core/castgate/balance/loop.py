@@ -27,7 +27,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping
 
 from castgate.balance.candidates import AWAITING_BALANCE, apply_selection
 from castgate.balance.generators import DalleGenerator, Generator

@@ -18,7 +18,6 @@ layer's (the audit runs there); gate and publish their own.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from castgate.farm.layers import RENDER, UTIL, FarmLayer, publish_argv
 from castgate.farm.environment import castgate_command
