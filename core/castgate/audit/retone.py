@@ -7,9 +7,13 @@ so that no single way of re-toning decides the result:
 * ``linear`` - in linear light each skin pixel becomes ``swatch * shading``, where shading is the pixel's
   luminance over the 95th percentile of skin luminance: fully lit skin shows the swatch, the rest is
   shaded as before.
-* ``lab`` - in CIELAB each skin pixel's L* is scaled by swatch L* / (90th percentile of skin L*), so the lit
-  skin takes the swatch's lightness and shading keeps its relative depth; a* and b* become the swatch's
-  plus the pixel's offset from the skin's median (texture and blush kept).
+* ``lab`` - in CIELAB each skin pixel's L* is scaled by swatch L* / (L* of the lit skin), so the lit skin
+  takes the swatch's lightness and shading keeps its relative depth; a* and b* become the swatch's plus
+  the pixel's offset from the lit skin's, shrunk by the swatch's chroma over the lit skin's when the
+  swatch is the paler (texture and blush kept in proportion). The lit skin is the mean of the skin
+  between the 85th and 95th L* percentiles. (Until 0.1.0 the offsets were taken from the skin's median
+  and never shrunk: on warm photos such as insightface's t1 the lit skin of a Monk 3-4 re-tone came out
+  green-grey, b* -4 against the swatch's +14 to +18, so the case's "truth" was not what it showed.)
 * ``multiply`` - what a photo editor's multiply layer does: in sRGB (gamma-encoded) values each skin pixel
   is multiplied by swatch / (mean colour of the skin between the 85th and 95th luminance percentiles), per
   channel.
@@ -27,29 +31,11 @@ from typing import Sequence
 
 import numpy as np
 
-from castgate.audit.skin_tone import face_frame, patch_pixels, srgb_to_lab
+from castgate.audit.skin_tone import (face_frame, hex_to_rgb, linear_to_srgb, patch_pixels, srgb_to_lab,
+                                      srgb_to_linear)
 
 METHODS = ("linear", "lab", "multiply")
 _LUMA = np.array([0.2126, 0.7152, 0.0722])
-
-
-def srgb_to_linear(values: np.ndarray) -> np.ndarray:
-    """sRGB 0..255 (any dtype) to linear light 0..1, float64."""
-    v = np.asarray(values, dtype=np.float64) / 255.0
-    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(values: np.ndarray) -> np.ndarray:
-    """Linear light (clipped to 0..1) to 8-bit sRGB."""
-    v = np.clip(values, 0.0, 1.0)
-    encoded = np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
-    return np.round(encoded * 255.0).astype(np.uint8)
-
-
-def swatch_rgb(code: str) -> np.ndarray:
-    """``"#rrggbb"`` to a float64 ``[3]`` array of 0..255 values."""
-    code = code.lstrip("#")
-    return np.array([int(code[i:i + 2], 16) for i in (0, 2, 4)], dtype=np.float64)
 
 
 def skin_mask(rgb: np.ndarray, landmarks: Sequence[Sequence[float]], max_delta_e: float = 25.0) -> np.ndarray:
@@ -66,6 +52,13 @@ def skin_mask(rgb: np.ndarray, landmarks: Sequence[Sequence[float]], max_delta_e
     mask = ellipse.copy()
     mask[ellipse] = np.linalg.norm(srgb_to_lab(rgb[ellipse]) - reference, axis=-1) < max_delta_e
     return mask
+
+
+def _lit_band(values: np.ndarray) -> np.ndarray:
+    """The lit skin: pixels between the 85th and 95th percentiles of ``values`` (luminance or L*), above
+    the shading and below the highlights."""
+    low, high = np.percentile(values, (85, 95))
+    return (values >= low) & (values <= high)
 
 
 def retone(rgb: np.ndarray, landmarks: Sequence[Sequence[float]], swatch: str, method: str = "linear",
@@ -86,25 +79,26 @@ def retone(rgb: np.ndarray, landmarks: Sequence[Sequence[float]], swatch: str, m
     mask = skin_mask(rgb, landmarks) if mask is None else mask
     out = rgb.copy()
     pixels = rgb[mask].astype(np.float64)
-    target = swatch_rgb(swatch)
+    target = hex_to_rgb(swatch).astype(np.float64)
     if method == "linear":
         linear = srgb_to_linear(pixels)
         luminance = linear @ _LUMA
         shading = np.clip(luminance / np.percentile(luminance, 95), 0.0, 1.25)
-        out[mask] = linear_to_srgb(srgb_to_linear(target)[None, :] * shading[:, None])
+        out[mask] = np.round(linear_to_srgb(srgb_to_linear(target)[None, :] * shading[:, None]) * 255.0).astype(np.uint8)
     elif method == "lab":
         from skimage.color import lab2rgb
 
         lab = srgb_to_lab(pixels.astype(np.uint8))
-        median = np.median(lab, axis=0)
+        lit = lab[_lit_band(lab[:, 0])].mean(axis=0)
         goal = srgb_to_lab(target.astype(np.uint8))
-        moved = goal + (lab - median)
-        moved[:, 0] = np.clip(lab[:, 0] * goal[0] / max(np.percentile(lab[:, 0], 90), 1.0), 0.0, 100.0)
+        # Chroma offsets shrink with the swatch's chroma, so a pale swatch is not pushed past grey.
+        scale = min(1.0, float(np.hypot(*goal[1:])) / max(float(np.hypot(*lit[1:])), 1.0))
+        moved = np.empty_like(lab)
+        moved[:, 0] = np.clip(lab[:, 0] * goal[0] / max(lit[0], 1.0), 0.0, 100.0)
+        moved[:, 1:] = goal[1:] + (lab[:, 1:] - lit[1:]) * scale
         rgb_float = lab2rgb(moved.reshape(-1, 1, 3), illuminant="D65", observer="2").reshape(-1, 3)
         out[mask] = np.round(np.clip(rgb_float, 0.0, 1.0) * 255.0).astype(np.uint8)
     else:  # multiply
-        luminance = pixels @ _LUMA
-        band = (luminance >= np.percentile(luminance, 85)) & (luminance <= np.percentile(luminance, 95))
-        bright = pixels[band].mean(axis=0)
+        bright = pixels[_lit_band(pixels @ _LUMA)].mean(axis=0)
         out[mask] = np.round(np.clip(pixels * (target / np.maximum(bright, 1.0)), 0, 255)).astype(np.uint8)
     return out

@@ -11,9 +11,12 @@ Pure functions, no I/O. The steps (each is documented in docs/audit.md):
    OpenCV Lab); a patch whose median disagrees with the others by more than 12 ΔE is dropped as
    hair, shadow or occlusion; of the rest, pixels more than 2.5 robust standard deviations (MAD) from
    the median in any channel are dropped, and more than 2 above it in L* (specular highlights).
-3. **Robust mean** of the remaining pixels; **ITA** = atan2(L* - 50, b*) * 180 / pi.
+3. **The lit skin**: the mean of the brightest :data:`LIT_SHARE` of the remaining pixels by L*, widened
+   to at least :data:`LIT_MIN_PIXELS` pixels (at most the brighter half) on small faces; **ITA** =
+   atan2(L* - 50, b*) * 180 / pi.
 4. **Fitzpatrick** I-VI from a cited ITA table (:data:`FITZPATRICK_TABLES`), grouped lighter (I-III) /
-   darker (IV-VI); **Monk** 1-10 by the nearest official swatch in CIEDE2000.
+   darker (IV-VI); **Monk** 1-10 by the official swatch that best explains the lit skin in CIEDE2000,
+   allowing the face to be in shade (:func:`monk_distances`).
 5. **Confidence.** The measurement's uncertainty (a floor for camera and lighting, plus the spread
    between patches and the pixels' standard error) is propagated to ITA; a class's confidence is
    the probability mass of that class under that uncertainty.
@@ -87,6 +90,12 @@ PATCH_DISAGREEMENT_DE = 12.0            # a patch this far (ΔE76) from the cons
 PIXEL_CORRELATION = 9.0                 # neighbouring pixels are not independent: n_eff = n / 9
 CLIP_HIGH = 250
 CLIP_LOW = 3
+LIT_SHARE = 0.15          # the lit skin: this brightest share of the skin pixels by L* ...
+LIT_MIN_PIXELS = 40       # ... but at least this many pixels (at most the brighter half), for small faces
+# A face in shade shows its swatch darker: swatch k seen at shading a (linear light x a, a in this range)
+# costs ΔE00 + MONK_SHADING_COST * |ln a|, so a face at half the key light is one swatch step of ΔE away.
+MONK_SHADING_RANGE = (0.5, 1.0)
+MONK_SHADING_COST = 8.0
 
 
 @dataclass(frozen=True)
@@ -123,11 +132,27 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     return rgb2lab(flat, illuminant="D65", observer="2").reshape(values.shape)
 
 
+def hex_to_rgb(code: str) -> np.ndarray:
+    """``"#rrggbb"`` to a uint8 ``[3]`` array."""
+    code = code.lstrip("#")
+    return np.array([int(code[i:i + 2], 16) for i in (0, 2, 4)], dtype=np.uint8)
+
+
 def hex_to_lab(code: str) -> np.ndarray:
     """``"#rrggbb"`` to CIELAB."""
-    code = code.lstrip("#")
-    rgb = np.array([int(code[i:i + 2], 16) for i in (0, 2, 4)], dtype=np.uint8)
-    return srgb_to_lab(rgb)
+    return srgb_to_lab(hex_to_rgb(code))
+
+
+def srgb_to_linear(values: np.ndarray) -> np.ndarray:
+    """sRGB 0..255 (any dtype) to linear light 0..1, float64."""
+    v = np.asarray(values, dtype=np.float64) / 255.0
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(values: np.ndarray) -> np.ndarray:
+    """Linear light (clipped to 0..1) to sRGB-encoded 0..1, float64."""
+    v = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)
+    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
 
 
 _MONK_LAB: np.ndarray | None = None
@@ -197,17 +222,39 @@ def lighter_probability(ita: float, sigma: float, table: str = "kinyanjui2019") 
     return 1.0 - _normal_cdf((fitzpatrick_table(table).group_bound - ita) / max(sigma, 1e-6))
 
 
+_MONK_SHADED: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def monk_shaded_lab() -> tuple[np.ndarray, np.ndarray]:
+    """Each Monk swatch seen in shade: CIELAB ``[10, S, 3]`` of the swatch at S shadings spread over
+    :data:`MONK_SHADING_RANGE` (linear light times the shading), and the cost of each shading ``[S]``."""
+    global _MONK_SHADED
+    if _MONK_SHADED is None:
+        low, high = MONK_SHADING_RANGE
+        shading = np.exp(np.linspace(math.log(low), math.log(high), 29))
+        linear = np.stack([srgb_to_linear(hex_to_rgb(code)) for code in MONK_SWATCHES])
+        shaded = linear_to_srgb(linear[:, None, :] * shading[None, :, None])
+        _MONK_SHADED = (srgb_to_lab(shaded), MONK_SHADING_COST * np.abs(np.log(shading)))
+    return _MONK_SHADED
+
+
 def monk_distances(lab: Sequence[float]) -> np.ndarray:
-    """CIEDE2000 distance from ``lab`` to each Monk swatch, ``[10]``."""
+    """How far ``lab`` is from each Monk swatch, ``[10]``: the CIEDE2000 distance to the swatch seen at
+    the best shading in :data:`MONK_SHADING_RANGE`, plus that shading's cost (:data:`MONK_SHADING_COST`
+    per unit of its natural log). At full light this is the plain CIEDE2000 distance.
+
+    People judge a tone with the shade discounted: a pale face in shade is still pale, though its
+    lit-skin L* may sit nearer a darker swatch's."""
     from skimage.color import deltaE_ciede2000
 
-    reference = monk_lab()
-    sample = np.broadcast_to(np.asarray(lab, dtype=np.float64), reference.shape)
-    return np.asarray(deltaE_ciede2000(sample, reference), dtype=np.float64)
+    shaded, cost = monk_shaded_lab()
+    sample = np.broadcast_to(np.asarray(lab, dtype=np.float64), shaded.shape)
+    distances = np.asarray(deltaE_ciede2000(sample, shaded), dtype=np.float64) + cost[None, :]
+    return distances.min(axis=1)
 
 
 def monk_tone(lab: Sequence[float]) -> str:
-    """The Monk tone (``"1"`` .. ``"10"``) of the nearest swatch in CIEDE2000."""
+    """The Monk tone (``"1"`` .. ``"10"``) that best explains ``lab`` (:func:`monk_distances`)."""
     return str(int(np.argmin(monk_distances(lab))) + 1)
 
 
@@ -267,7 +314,8 @@ def patch_pixels(shape: tuple[int, int], landmarks: Sequence[Sequence[float]]
 
 
 def measure_skin(rgb: np.ndarray, landmarks: Sequence[Sequence[float]], opaque: np.ndarray | None = None,
-                 *, min_pixels: int = 40, lit_share: float = 0.5) -> SkinMeasurement:
+                 *, min_pixels: int = 40, lit_share: float = LIT_SHARE,
+                 lit_min_pixels: int = LIT_MIN_PIXELS) -> SkinMeasurement:
     """Measure the skin colour of the face with these landmarks.
 
     Args:
@@ -275,6 +323,8 @@ def measure_skin(rgb: np.ndarray, landmarks: Sequence[Sequence[float]], opaque: 
         landmarks: dlib's 5 facial landmarks of the face, ``(x, y)`` in pixels.
         opaque: optional ``[H, W]`` bool mask of pixels that may be measured (False where transparent).
         min_pixels: fewer skin pixels than this raises :class:`SkinUnmeasurable`.
+        lit_share, lit_min_pixels: the lit skin is the brightest ``lit_share`` of the skin pixels, but at
+            least ``lit_min_pixels`` of them (and at most the brighter half).
     Returns:
         The measurement, with per-patch details.
     Raises:
@@ -342,8 +392,10 @@ def measure_skin(rgb: np.ndarray, landmarks: Sequence[Sequence[float]], opaque: 
     if count < min_pixels:
         raise SkinUnmeasurable(f"too few skin pixels to measure ({count}, minimum {min_pixels})")
     # The lit part of the skin: shading, pores and wrinkles only darken skin, and people judge tone
-    # where the light falls on it, so the estimate is the mean of the brighter share of the inliers.
-    lit = inlier & (pooled[:, 0] >= np.quantile(pooled[inlier, 0], 1.0 - lit_share))
+    # where the light falls on it, so the estimate is the mean of the brightest share of the inliers
+    # (highlights are already out), widened on small faces so that it rests on enough pixels.
+    share = min(max(lit_share, lit_min_pixels / count), 0.5)
+    lit = inlier & (pooled[:, 0] >= np.quantile(pooled[inlier, 0], 1.0 - share))
     count = int(lit.sum())
     kept = pooled[lit]
     mean = kept.mean(axis=0)
