@@ -41,12 +41,16 @@ def test_grace_hopper_is_labelled_female(plates):
     assert audit_image(plates["grace_hopper"], ANSWERING).labels["gender"].value == "female"
 
 
-def test_by_default_gender_is_undetermined_with_the_classifier_reading_kept(plates):
-    """Measured unreliable in both skin groups (docs/audit.md), castgate abstains on gender by default."""
+def test_by_default_gender_abstains_without_running_the_classifier(plates):
+    """Measured unreliable in both skin groups (docs/audit.md), castgate abstains on gender by default and
+    does not spend time on a classifier whose answer it would not use; validation still runs it."""
     for name in ("astronaut", "grace_hopper"):
         label = audit_image(plates[name]).labels["gender"]
-        assert label.value == "undetermined" and label.details["code"] == "low_confidence", name
-        assert label.details["top"] in ("female", "male") and label.details["threshold"] == 1.0, name
+        assert label.value == "undetermined" and label.details["code"] == "abstains", name
+        assert "p_female" not in label.details and label.details["threshold"] == 1.0, name
+        measured = audit_image(plates[name], classify_gender=True).labels["gender"]
+        assert measured.value == "undetermined" and measured.details["code"] == "low_confidence", name
+        assert measured.details["top"] in ("female", "male") and 0 <= measured.details["p_female"] <= 1, name
 
 
 def test_below_the_threshold_gender_is_undetermined_with_the_classifier_reading(plates):

@@ -92,7 +92,7 @@ def audit_case(case: Case, image: Any, settings: AuditSettings, models: Any = No
     """Audit one case's image and keep what validation needs."""
     from castgate.audit.image import audit_image
 
-    result = audit_image(image, settings, models=models, name=case.id)
+    result = audit_image(image, settings, models=models, name=case.id, classify_gender=True)
     labels = {attribute: label.value for attribute, label in result.labels.items()}
     gender = result.labels["gender"]
     p_female = gender.details.get("p_female")
