@@ -81,6 +81,39 @@ def test_each_monk_swatch_is_its_own_nearest_and_ita_falls_along_the_scale():
     assert max(probabilities, key=probabilities.get) == "6" and sum(probabilities.values()) == pytest.approx(1)
 
 
+def test_a_swatch_in_shade_keeps_its_monk_tone_within_one_step():
+    """People discount shade: a swatch at 50-100 % of the key light (linear light) is still read as that
+    tone, give or take one step; plain nearest-swatch CIEDE2000 reads a pale face at half light as Monk 4-5."""
+    for tone, code in enumerate(st.MONK_SWATCHES, start=1):
+        linear = st.srgb_to_linear(st.hex_to_rgb(code))
+        for shading in (1.0, 0.8, 0.65, 0.5):
+            lab = st.srgb_to_lab(st.linear_to_srgb(linear * shading))
+            assert abs(int(st.monk_tone(lab)) - tone) <= 1, (tone, shading)
+            if shading == 1.0:
+                assert st.monk_tone(lab) == str(tone)
+    half_lit_pale = st.srgb_to_lab(st.linear_to_srgb(st.srgb_to_linear(st.hex_to_rgb(st.MONK_SWATCHES[1])) * 0.5))
+    nearest = int(np.argmin(np.linalg.norm(st.monk_lab() - half_lit_pale, axis=1))) + 1
+    assert nearest >= 4 and st.monk_tone(half_lit_pale) in ("1", "2", "3")
+
+
+def test_a_side_lit_face_is_measured_where_the_light_falls_or_not_at_all():
+    """Half the face in shade (the other cheek lit): the lit skin is the swatch, not the mean of lit and
+    shaded skin; in deep shade the patches no longer agree and the skin is unmeasured, never misread."""
+    for tone in (2, 5, 8):
+        code = st.MONK_SWATCHES[tone - 1]
+        for shade in (0.7, 0.45):
+            linear = st.srgb_to_linear(flat_face(code))
+            linear[:, :100] *= shade                                    # the image-left half in shade
+            image = np.round(st.linear_to_srgb(linear) * 255).astype(np.uint8)
+            try:
+                measurement = st.measure_skin(image, LANDMARKS)
+            except st.SkinUnmeasurable:
+                assert shade < 0.7, (tone, shade)
+                continue
+            assert abs(int(st.monk_tone(measurement.lab)) - tone) <= 1, (tone, shade, measurement.lab)
+            assert measurement.lab[0] == pytest.approx(st.hex_to_lab(code)[0], abs=1.0), (tone, shade)
+
+
 def test_lab_is_float_and_matches_reference_values():
     # sRGB white and mid grey in CIELAB D65: exact reference values, not 8-bit OpenCV-scaled ones.
     lab = st.srgb_to_lab(np.array([[255, 255, 255], [119, 119, 119]], np.uint8))
