@@ -255,12 +255,14 @@ class BlazeFaceDetector:
         height, width = rgb.shape[:2]
         largest = TILE_SHARE * min(height, width)   # larger crops would repeat the whole-plate short view
         candidates = sorted((f for f in _places(views, (height, width))
-                             if f.score >= TILE_FLOOR and max(CLOSE_UP_WIDTHS) * f.width <= largest),
+                             if f.score >= TILE_FLOOR and min(CLOSE_UP_WIDTHS) * f.width <= largest),
                             key=lambda f: -f.score)[:CLOSE_UP_CANDIDATES]
         faces = []
         for candidate in candidates:
             x0, y0, x1, y1 = candidate.box
             for widths in CLOSE_UP_WIDTHS:
+                if widths * candidate.width > largest:
+                    continue
                 side = max(24, round(widths * candidate.width))
                 left = int(min(max(0, round((x0 + x1 + 1 - side) / 2)), width - side))
                 top = int(min(max(0, round((y0 + y1 + 1 - side) / 2)), height - side))
