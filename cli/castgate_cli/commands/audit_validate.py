@@ -151,6 +151,16 @@ def report_text(result: dict[str, Any]) -> str:
         lines.append("faces read by framing: " + "; ".join(
             f"{framing} " + ", ".join(f"{band} {cell['faces_read']}/{cell['cases']}" for band, cell in bands.items())
             for framing, bands in result["framings"].items()))
+    tones = result["tones"]
+    if tones["tones"]:
+        lines.append("faces read by Monk tone: " + ", ".join(
+            f"{tone} {cell['faces_read']}/{cell['cases']}" for tone, cell in tones["tones"].items()))
+        if tones["smallest_framing"]:
+            lines.append(f"  of them {tones['smallest_framing']}: " + ", ".join(
+                f"{tone} {cell['small_read']}/{cell['small_cases']}" for tone, cell in tones["tones"].items()))
+    if tones["parity_gap_points"] is not None:
+        lines.append(f"faces read at Monk 7-10: {100 * tones['read_rate_monk_7_10']:.1f} %, at Monk 1-3: "
+                     f"{100 * tones['read_rate_monk_1_3']:.1f} % ({tones['parity_gap_points']:g} points apart)")
     series = result["ita_series"]
     if series["series"]:
         lines.append(f"ITA falls from Monk 1 to 10 in {series['monotone']} of {series['series']} photo series"

@@ -65,6 +65,7 @@ class ValidationReport:
     gender_thresholds: dict[str, Any]
     gender_calibration: dict[str, Any]
     framings: dict[str, dict[str, dict[str, int]]]
+    tones: dict[str, Any]
     ita_series: dict[str, Any]
     error_table: dict[str, Any]
     seconds: float
@@ -73,7 +74,7 @@ class ValidationReport:
     def to_dict(self, with_cases: bool = False) -> dict[str, Any]:
         out = {"cases": self.cases, "bands": self.bands, "groups": self.groups,
                "gender_thresholds": self.gender_thresholds, "gender_calibration": self.gender_calibration,
-               "framings": self.framings,
+               "framings": self.framings, "tones": self.tones,
                "ita_series": self.ita_series, "error_table": self.error_table,
                "seconds": round(self.seconds, 2)}
         if with_cases:
@@ -142,7 +143,8 @@ def validate(cases: Sequence[Case], settings: AuditSettings | None = None, *, ma
                             gender_thresholds=recommend_gender_thresholds(outcomes),
                             gender_calibration=gender_calibration(outcomes, settings.detector, made_by=made_by,
                                                                   source=set_description).to_dict(),
-                            framings=framing_figures(outcomes), ita_series=ita_monotone(outcomes),
+                            framings=framing_figures(outcomes), tones=tone_figures(outcomes),
+                            ita_series=ita_monotone(outcomes),
                             error_table=table, seconds=time.monotonic() - started, outcomes=tuple(outcomes))
 
 
@@ -250,6 +252,39 @@ def framing_figures(outcomes: Sequence[Outcome]) -> dict[str, dict[str, dict[str
         cell["cases"] += 1
         cell["faces_read"] += int(o.face_read)
     return out
+
+
+LIGHTEST, DARKEST = (1, 3), (7, 10)   # the detection parity compares faces read at these Monk tones
+
+
+def tone_figures(outcomes: Sequence[Outcome]) -> dict[str, Any]:
+    """Faces read per true Monk tone, overall and at the smallest framing of the set, and the detection
+    parity: faces read at Monk 7-10 against Monk 1-3, in percentage points."""
+    framings = [f for f in ("face24", "face32") if any(o.framing == f for o in outcomes)]
+    smallest = framings[0] if framings else None
+    tones: dict[int, dict[str, int]] = {}
+    for o in outcomes:
+        if o.monk is None:
+            continue
+        cell = tones.setdefault(o.monk, {"cases": 0, "faces_read": 0, "small_cases": 0, "small_read": 0})
+        cell["cases"] += 1
+        cell["faces_read"] += int(o.face_read)
+        if smallest and o.framing == smallest:
+            cell["small_cases"] += 1
+            cell["small_read"] += int(o.face_read)
+
+    def rate(low: int, high: int) -> float | None:
+        cells = [c for tone, c in tones.items() if low <= tone <= high]
+        return _rate(sum(c["faces_read"] for c in cells), sum(c["cases"] for c in cells))
+
+    lightest, darkest = rate(*LIGHTEST), rate(*DARKEST)
+    small = [(c["small_read"] / c["small_cases"], tone) for tone, c in tones.items() if c["small_cases"]]
+    return {"tones": {str(k): tones[k] for k in sorted(tones)}, "smallest_framing": smallest,
+            "read_rate_monk_1_3": lightest, "read_rate_monk_7_10": darkest,
+            "parity_gap_points": None if lightest is None or darkest is None
+            else round(100 * (lightest - darkest), 1),
+            "smallest_read_rate_lowest": round(min(small)[0], 4) if small else None,
+            "smallest_read_rate_lowest_tone": min(small)[1] if small else None}
 
 
 def ita_monotone(outcomes: Sequence[Outcome]) -> dict[str, Any]:
