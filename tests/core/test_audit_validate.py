@@ -12,8 +12,8 @@ import pytest
 
 from castgate.audit.retone import METHODS, retone
 from castgate.audit.skin_tone import MONK_SWATCHES, measure_skin
-from castgate.audit.validate import BANDS, TABLE_FORMAT, Outcome, error_table, ita_monotone, validate, \
-    write_error_table
+from castgate.audit.validate import BANDS, TABLE_FORMAT, Outcome, error_table, ita_monotone, tone_figures, \
+    validate, write_error_table
 from castgate.audit.validation_set import PHOTOS, WHEEL_IMAGES, default_cases, frame, studio_cases, \
     wheel_image_path
 from castgate.errors import LabelsFileError, ModelFolderError
@@ -87,6 +87,20 @@ def test_ita_series_must_fall_from_light_to_dark():
                        ita=ita, series="p/m/f")
     assert ita_monotone([point(1, 50.0), point(5, 30.0), point(9, -40.0)])["monotone"] == 1
     assert ita_monotone([point(1, 50.0), point(5, 55.0)])["not_monotone"] == ["p/m/f"]
+
+
+def test_detection_parity_compares_monk_7_10_with_1_3_and_finds_the_worst_small_face_tone():
+    def case(monk, read, framing):
+        return Outcome(case_id=f"{monk}{framing}{read}", truth={}, monk=monk, group=None, face_read=read,
+                       labels={}, framing=framing)
+    outcomes = ([case(m, True, f) for m in range(1, 11) for f in ("plate", "face24")]
+                + [case(9, False, "face24"), case(10, False, "face24"), case(10, False, "plate")])
+    figures = tone_figures(outcomes)
+    assert figures["smallest_framing"] == "face24"
+    assert figures["tones"]["10"] == {"cases": 4, "faces_read": 2, "small_cases": 2, "small_read": 1}
+    assert figures["read_rate_monk_1_3"] == 1.0 and figures["read_rate_monk_7_10"] == round(8 / 11, 4)
+    assert figures["parity_gap_points"] == round(100 * (1 - round(8 / 11, 4)), 1)
+    assert (figures["smallest_read_rate_lowest"], figures["smallest_read_rate_lowest_tone"]) == (0.5, 9)
 
 
 def test_validate_a_small_subset_end_to_end(tmp_path):
