@@ -127,6 +127,23 @@ def test_an_error_table_that_says_darker_gender_labels_are_often_wrong_widens_th
     assert settled.error_model["reviewed_plates"]["gender"] == 20
 
 
+def test_exact_counts_from_a_near_perfect_labeller_are_not_called_human(tmp_path: Path):
+    """A well measured labeller can leave no count to move; the explanation must not claim the labels are
+    a person's, and says so once every plate is reviewed."""
+    batch = make_batch(tmp_path / "b", {"crowd": mixed(2)})
+    table = write(tmp_path, "good.json", error_table(0, right=5000))
+    quota = write(tmp_path, "q.toml", "tolerance = 0.25\n[gender]\ntargets = { female = 0.5, male = 0.5 }\n")
+    explanation = gate_batch(batch, quota, record=False, error_table=table).scope("crowd").attribute(
+        "gender").explanation
+    assert "human" not in explanation and "too small to move any count" in explanation
+    from castgate.review import review_plate
+    for index in range(8):
+        review_plate(batch, f"b_crowd_{index:04d}", {"gender": "female" if index < 4 else "male"}, reviewer="sup")
+    explanation = gate_batch(batch, quota, record=False, error_table=table).scope("crowd").attribute(
+        "gender").explanation
+    assert "Every label is a human one" in explanation
+
+
 def test_a_label_made_by_another_method_is_unmeasured(tmp_path: Path):
     batch = make_batch(tmp_path / "b", {"crowd": mixed(10)})
     other = write(tmp_path, "other.json", error_table(0, method="another labeller"))

@@ -168,8 +168,11 @@ def explain_cast(result: AttributeResult, verdict: str, tally: Tally) -> tuple[s
     labelled = ", ".join(f"{c.labelled} {c.category}" for c in counts)
     opening = (f"The {total} plates of {where} are the cast itself, so the question is a count: labelled "
                f"{labelled}" + (f", {result.undetermined} undetermined" if result.undetermined else "") + ". ")
-    certainty = ("Every label is a human one, so these counts are exact. " if all(
-        c.low == c.high for c in counts) else
+    exact = all(c.low == c.high for c in counts)
+    human = all(c.certain == c.labelled for c in counts) and not result.undetermined
+    certainty = ("Every label is a human one, so these counts are exact. " if exact and human else
+        f"The labeller's measured error is too small to move any count at {conf} confidence, so these "
+        f"counts stand. " if exact else
         f"Counting what the labels could hide (automatic labels by the labeller's measured error, plates "
         f"that could be anyone as anyone), at {conf} confidence the true counts are "
         + ", ".join(f"{c.category} {count_span(c.low, c.high)}" for c in counts) + ". ")
