@@ -7,8 +7,10 @@ batches do. Each plate is audited in full: PNG decode and SHA-256, face detectio
 skin patches, CIELAB, ITA, Fitzpatrick and Monk, and the manifest writes.
 
 Rows, in the same process, each a ``--force`` audit of the whole batch:
-  hog       today's earlier auditor (``detector = "dlib-hog"``), ``workers=1``, models loaded: the baseline;
-  blazeface the default auditor, ``workers=1``, models loaded;
+  hog       the earlier auditor as it was (``detector = "dlib-hog"``, the gender classifier answering at its
+            old default threshold 0.7), ``workers=1``, models loaded: the baseline;
+  +gender   the default auditor with the gender classifier answering (``gender_threshold`` 0.7), ``workers=1``;
+  blazeface the default auditor (gender abstains, so the classifier is not run), ``workers=1``;
   pool      the default auditor, ``workers=N`` (default: every core), end to end, starting the pool and
             loading the models in each worker included.
 The floor (``--floor``, 50 plates/s) applies to the pool row; ``--check`` exits 1 below it. The machine's
@@ -68,10 +70,9 @@ def make_plates(count: int, seed: int = 0) -> dict[str, np.ndarray]:
     return plates
 
 
-def timed_audit(folder: Path, workers: int, detector: str = "blazeface") -> tuple[float, float, int]:
+def timed_audit(folder: Path, workers: int, settings: "AuditSettings") -> tuple[float, float, int]:
     """Seconds for a forced audit of the whole batch, seconds until the first plate was done, plates."""
     from castgate.audit.batch import audit_batch
-    from castgate.audit.settings import AuditSettings
 
     first: list[float] = []
     start = time.perf_counter()
@@ -82,7 +83,7 @@ def timed_audit(folder: Path, workers: int, detector: str = "blazeface") -> tupl
 
     cpu = time.process_time()
     summary = audit_batch(folder, force=True, workers=workers, on_progress=on_progress,
-                          settings=AuditSettings(detector=detector))
+                          settings=settings)
     timed_audit.cpu = time.process_time() - cpu  # type: ignore[attr-defined]  # this process only
     return time.perf_counter() - start, first[0], summary.audited_count
 
@@ -107,11 +108,12 @@ def main() -> int:
         shared_models().warm(AuditSettings(detector="dlib-hog"))
         shared_models().warm()
         load_before = os.getloadavg()[0]
-        hog_s, _, hog_n = timed_audit(folder, 1, "dlib-hog")
+        hog_s, _, hog_n = timed_audit(folder, 1, AuditSettings(detector="dlib-hog", gender_threshold=0.7))
         hog_cpu = timed_audit.cpu  # type: ignore[attr-defined]
-        base_s, _, base_n = timed_audit(folder, 1)
+        gender_s, _, gender_n = timed_audit(folder, 1, AuditSettings(gender_threshold=0.7))
+        base_s, _, base_n = timed_audit(folder, 1, AuditSettings())
         base_cpu = timed_audit.cpu  # type: ignore[attr-defined]
-        pool_s, pool_first, pool_n = timed_audit(folder, workers)
+        pool_s, pool_first, pool_n = timed_audit(folder, workers, AuditSettings())
         from castgate.manifest import read_manifest
 
         undetermined = sum(p.labels["gender"].is_undetermined for p in read_manifest(folder).plates)
@@ -123,6 +125,8 @@ def main() -> int:
           f"{undetermined} with gender undetermined; load average {load_before:.1f} before, "
           f"{os.getloadavg()[0]:.1f} after (other processes share these cores)")
     print(f"  hog       workers=1  {hog_s:7.2f} s  {hog_rate:6.1f} plates/s  (the earlier auditor, in-process)")
+    print(f"  +gender   workers=1  {gender_s:7.2f} s  {gender_n / gender_s:6.1f} plates/s  (BlazeFace with the gender "
+          f"classifier answering, in-process)")
     print(f"  blazeface workers=1  {base_s:7.2f} s  {base_rate:6.1f} plates/s  (in-process, models loaded)")
     print(f"  pool      workers={workers}  {pool_s:7.2f} s  {pool_rate:6.1f} plates/s  (end to end; first plate "
           f"after {pool_first:.2f} s of pool start-up, {steady:.1f} plates/s after it)")
