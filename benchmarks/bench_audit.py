@@ -30,8 +30,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from castgate.audit.settings import AuditSettings
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
@@ -70,7 +74,7 @@ def make_plates(count: int, seed: int = 0) -> dict[str, np.ndarray]:
     return plates
 
 
-def timed_audit(folder: Path, workers: int, settings: "AuditSettings") -> tuple[float, float, int]:
+def timed_audit(folder: Path, workers: int, settings: AuditSettings) -> tuple[float, float, int]:
     """Seconds for a forced audit of the whole batch, seconds until the first plate was done, plates."""
     from castgate.audit.batch import audit_batch
 
@@ -114,7 +118,7 @@ def main() -> int:
         base_s, _, base_n = timed_audit(folder, 1, AuditSettings())
         base_cpu = timed_audit.cpu  # type: ignore[attr-defined]
         pool_s, pool_first, pool_n = timed_audit(folder, workers, AuditSettings())
-        from castgate.manifest import read_manifest
+        from castgate.batch.manifest import read_manifest
 
         undetermined = sum(p.labels["gender"].is_undetermined for p in read_manifest(folder).plates)
     finally:

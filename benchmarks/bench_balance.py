@@ -76,7 +76,7 @@ def loop_overhead(models_root: str) -> None:
     from pathlib import Path
 
     from castgate.balance.loop import balance_request
-    from castgate.manifest import read_manifest
+    from castgate.batch.manifest import read_manifest
     from castgate.request import parse_request
 
     data = {"batch": {"name": "bench", "seed": 5, "quota": "parity"}, "models": {"demo": True},

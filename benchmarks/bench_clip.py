@@ -3,7 +3,7 @@
 Two models: the clip-tiny reference checkpoint, and the real ViT-B/32 architecture
 (``real_config.json``) with random weights (the published weights are not needed to time it). Each
 row scores ``--count`` synthetic 256×256 uint8 candidates (DALL·E mini's output size) with
-:meth:`castgate.rerank.ClipScorer.score`, preprocessing included, after one warm-up call that compiles.
+:meth:`castgate.generation.rerank.ClipScorer.score`, preprocessing included, after one warm-up call that compiles.
 The baseline, in the same process, scores each candidate alone without jit (eager Flax, text encoded
 again for every image), which is what a naive loop does.
 
@@ -31,7 +31,8 @@ ROLES = ["a nurse administering medication at a hospital", "a construction worke
 
 def random_params(config, seed: int = 0) -> dict:
     """Random float32 weights in the model's layout (LayerNorm scales 1, ``logit_scale`` ln 100)."""
-    from castgate import checkpoints, clip_inputs
+    from castgate.generation import clip_inputs
+    from castgate.weights import checkpoints
 
     rng = np.random.default_rng(seed)
     flat: dict[tuple[str, ...], np.ndarray] = {}
@@ -51,8 +52,8 @@ def build_scorers(clip_tiny: Path, models: list[str]) -> dict:
     """``{"tiny": scorer, "real": scorer}``; the real one borrows the tiny tokenizer (ids < 714 fit)."""
     import jax
 
-    from castgate import clip_inputs
-    from castgate.rerank import ClipScorer
+    from castgate.generation import clip_inputs
+    from castgate.generation.rerank import ClipScorer
 
     scorers = {}
     if "tiny" in models:
@@ -72,7 +73,7 @@ def build_scorers(clip_tiny: Path, models: list[str]) -> dict:
 
 def score_one_at_a_time(scorer, images: np.ndarray, prompts: list[str]) -> np.ndarray:
     """The baseline: eager (un-jitted) Flax, one image and its prompt per call."""
-    from castgate import clip_inputs
+    from castgate.generation import clip_inputs
     from castgate.models.clip import Clip
 
     model, variables = Clip(scorer.config), {"params": scorer.params}

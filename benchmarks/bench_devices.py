@@ -34,13 +34,13 @@ def main() -> None:
 
     import jax
 
-    from castgate.engine import SamplingSettings, TextToImage
-    from castgate.generate import default_models_root
+    from castgate.generation.engine import SamplingSettings, TextToImage
+    from castgate.generation.generate import default_models_root
 
     if args.dalle and args.vqgan:
         dalle, vqgan = args.dalle, args.vqgan
     else:
-        from castgate.demo_models import ensure_demo_models
+        from castgate.weights.demo_models import ensure_demo_models
 
         dalle, vqgan = ensure_demo_models(args.models or default_models_root())
     engine = TextToImage.load(dalle, vqgan, dtype=args.dtype)

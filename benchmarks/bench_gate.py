@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from castgate.checks import PlateFilesMatch, default_checks, run_checks
+from castgate.batch.checks import PlateFilesMatch, default_checks, run_checks
+from castgate.batch.manifest import AuditRecord, AutoLabel, FileRef, Manifest, Plate
 from castgate.gate import evaluate_manifest
-from castgate.manifest import AuditRecord, AutoLabel, FileRef, Manifest, Plate
 from castgate.quotas import load_quota
 
 BUDGET_S = 2.0

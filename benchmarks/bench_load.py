@@ -129,7 +129,7 @@ def check_writer_against_flax() -> None:
 
 
 def checkpoint_tree(kind: str, raw: dict, dtype: np.dtype) -> dict:
-    from castgate import checkpoints
+    from castgate.weights import checkpoints
 
     if kind == "dallebart":
         config = checkpoints.dallebart_config_from_dict(raw, "config.json")
@@ -143,7 +143,7 @@ def write_folder(folder: Path, kind: str, raw: dict, dtype: str, pool: np.ndarra
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps(raw, indent=2), encoding="utf-8")
     if kind == "dallebart":  # the demo tokenizer files: loading needs a tokenizer, its content does not matter
-        from castgate.demo_models import build_tokenizer_files
+        from castgate.weights.demo_models import build_tokenizer_files
 
         for name, text in build_tokenizer_files().items():
             if name in ("vocab.json", "merges.txt"):
@@ -158,7 +158,7 @@ def write_folder(folder: Path, kind: str, raw: dict, dtype: str, pool: np.ndarra
 CASE = textwrap.dedent("""
     import json, os, resource, sys, time
     what, folder, dtype, extra = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-    from castgate import checkpoints
+    from castgate.weights import checkpoints
     import jax  # imported before timing: both loaders need it
     baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     before = resource.getrusage(resource.RUSAGE_SELF)
@@ -169,7 +169,7 @@ CASE = textwrap.dedent("""
     elif what == "vqgan":
         result = checkpoints.load_vqgan(folder, dtype, **kwargs)
     elif what == "engine":
-        from castgate.engine import TextToImage
+        from castgate.generation.engine import TextToImage
         result = TextToImage.load(folder, extra[0], dtype)
     elapsed = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
@@ -226,7 +226,7 @@ def old_code(ref: str, into: Path) -> Path:
 
 def default_old_ref() -> str:
     added = subprocess.run(["git", "-C", str(REPO), "log", "--diff-filter=A", "--format=%H", "--",
-                            "core/castgate/msgpack_weights.py"], capture_output=True, text=True).stdout.split()
+                            "core/castgate/weights/msgpack_weights.py"], capture_output=True, text=True).stdout.split()
     return f"{added[-1]}^" if added else "HEAD"
 
 
@@ -236,7 +236,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default="mega,mini,vqgan", help="which checkpoints [mega,mini,vqgan]")
     parser.add_argument("--old-ref", default=None, help="git revision of the old loader [the commit before "
-                                                        "core/castgate/msgpack_weights.py was added]")
+                                                        "core/castgate/weights/msgpack_weights.py was added]")
     parser.add_argument("--dir", type=Path, default=None, help="where to write the temporary checkpoints [$TMPDIR]")
     parser.add_argument("--no-generate", action="store_true", help="skip the `castgate generate` cases (mini)")
     parser.add_argument("--loads-only", action="store_true", help="only the old/new load cases (implies --no-generate)")
@@ -281,7 +281,7 @@ def main() -> None:
             print(f"  {model:5} {case:34} {dtype:9} {shown}  {note}", flush=True)
 
         def weights_gb(model: str, dtype: str) -> float:
-            from castgate.msgpack_weights import MsgpackWeights, numpy_dtype
+            from castgate.weights.msgpack_weights import MsgpackWeights, numpy_dtype
 
             with MsgpackWeights.open(folders[model] / "flax_model.msgpack") as weights:
                 count = sum(int(np.prod(ref.shape)) for ref in weights.arrays.values())

@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from castgate.fileio import atomic_write_text
-from castgate.manifest import (AuditRecord, AutoLabel, BatchFiles, FileRef, Manifest, Plate, append_operations,
-                               commit, locked, snapshot_manifest, update_manifest, utc_now)
-from castgate.manifest_ops import audit_op, gen_op
+from castgate.batch.fileio import atomic_write_text
+from castgate.batch.manifest import (AuditRecord, AutoLabel, BatchFiles, FileRef, Manifest, Plate, append_operations,
+                                     commit, locked, snapshot_manifest, update_manifest, utc_now)
+from castgate.batch.manifest_ops import audit_op, gen_op
 
 
 def written_bytes() -> int:

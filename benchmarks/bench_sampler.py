@@ -64,7 +64,7 @@ def random_params(shapes: dict, seed: int = 0, dtype: str = "float32") -> dict:
     import jax
     import jax.numpy as jnp
 
-    from castgate.checkpoints import unflatten
+    from castgate.weights.checkpoints import unflatten
 
     rng = np.random.default_rng(seed)
     return unflatten({path: jax.device_put((rng.standard_normal(shape, dtype=np.float32) * 0.02)
@@ -101,7 +101,7 @@ class Contender:
 
 
 def castgate_contender(config, params, dtype: str, batch: int, vqgan) -> Contender:
-    from castgate.engine import compiled_token_sampler
+    from castgate.generation.engine import compiled_token_sampler
 
     tokens, mask = text_inputs(batch)
     args = (params, tokens, mask, np.arange(batch, dtype=np.uint32), np.float32(10.0), np.float32(1.0))
@@ -118,9 +118,9 @@ def castgate_contender(config, params, dtype: str, batch: int, vqgan) -> Contend
 
 
 def castgate_vqgan():
-    from castgate import checkpoints
-    from castgate.engine import compiled_image_decoder
+    from castgate.generation.engine import compiled_image_decoder
     from castgate.models.vqgan import VQGanConfig
+    from castgate.weights import checkpoints
 
     config = VQGanConfig()
     params = random_params(checkpoints.vqgan_module_shapes(config), seed=1)
@@ -214,7 +214,7 @@ def table(rows: list[dict]) -> str:
 
 
 def bench_architecture(arch: str, args, vqgan) -> list[dict]:
-    from castgate import checkpoints
+    from castgate.weights import checkpoints
 
     config = dalle_config(arch, args.steps)
     shapes = checkpoints.dallebart_module_shapes(config)

@@ -1,6 +1,6 @@
 """castgate's sampler now against an earlier commit's, in the same process (not a test).
 
-The earlier ``core/castgate/models/dalle_bart.py`` and ``core/castgate/sampling.py`` are read from
+The earlier ``core/castgate/models/dalle_bart.py`` and ``core/castgate/generation/sampling.py`` are read from
 git (``--before``, default: the commit before the unconditional row was shared) and loaded beside
 today's modules under other names, so both run on the same weights, inputs, machine and minute.
 Two things are timed, in turns (before, now, before, now, ...), keeping each one's best:
@@ -50,11 +50,11 @@ def module_from_git(revision: str, path: str, name: str, replace: dict[str, str]
 
 
 def versions(revision: str) -> dict[str, tuple[types.ModuleType, types.ModuleType]]:
-    from castgate import sampling
+    from castgate.generation import sampling
     from castgate.models import dalle_bart
 
     old_model = module_from_git(revision, "core/castgate/models/dalle_bart.py", "castgate_before_dalle_bart", {})
-    old_sampling = module_from_git(revision, "core/castgate/sampling.py", "castgate_before_sampling",
+    old_sampling = module_from_git(revision, "core/castgate/generation/sampling.py", "castgate_before_sampling",
                                    {"castgate.models.dalle_bart": "castgate_before_dalle_bart"})
     return {"before": (old_model, old_sampling), "now": (dalle_bart, sampling)}
 
@@ -97,7 +97,7 @@ def main() -> None:
     import jax.numpy as jnp
 
     from bench_sampler import dalle_config, random_params, text_inputs
-    from castgate import checkpoints
+    from castgate.weights import checkpoints
 
     config = dalle_config(args.arch, 256)
     params = random_params(checkpoints.dallebart_module_shapes(config), dtype=args.dtype)

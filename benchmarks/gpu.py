@@ -26,7 +26,7 @@ loses that stage only; the parent never imports JAX, so it holds no device memor
 * ``audit``: plates audited per second through ``castgate.audit.audit_image`` (the auditor runs on
   the host CPU, not on the accelerator; it is measured there, one process).
 
-The functions the engine runs are the ones timed: ``castgate.engine.compiled_token_sampler`` and
+The functions the engine runs are the ones timed: ``castgate.generation.engine.compiled_token_sampler`` and
 ``compiled_image_decoder``. Nothing is read from a checkpoint: only configs.
 """
 
@@ -175,8 +175,8 @@ def vqgan_cost(vqgan_config, dtype: str = "float32") -> dict[str, float]:
     import jax
     import jax.numpy as jnp
 
-    from castgate import checkpoints
     from castgate.models.vqgan import VQGan
+    from castgate.weights import checkpoints
 
     model = VQGan(vqgan_config, jnp.dtype(dtype))
     grid = vqgan_config.resolution // vqgan_config.downsample_factor
@@ -226,7 +226,7 @@ def is_out_of_memory(error: BaseException | str) -> bool:
 
 def load_configs(fixtures: Path, smoke: bool) -> dict[str, Any]:
     """``{"dalle": {arch: DalleBartConfig}, "vqgan": VQGanConfig}``: the real ones, or the tiny smoke ones."""
-    from castgate import checkpoints
+    from castgate.weights import checkpoints
 
     if smoke:  # the tiny reference checkpoints' configs (their weights are not read)
         dalle, vqgan = fixtures / "reference" / "dallebart-tiny", fixtures / "reference" / "vqgan-tiny"
@@ -269,8 +269,8 @@ def device_params(shapes: dict[tuple[str, ...], tuple[int, ...]], dtype: str, de
     import jax
     import jax.numpy as jnp
 
-    from castgate.checkpoints import unflatten
-    from castgate.engine import _shardings
+    from castgate.generation.engine import _shardings
+    from castgate.weights.checkpoints import unflatten
 
     replicated = _shardings(device_count)[1]
     by_shape: dict[tuple[int, ...], list[tuple[str, ...]]] = {}
@@ -392,8 +392,8 @@ def stage_generation(spec: dict[str, Any]) -> None:
     import numpy as np
 
     from bench_sampler import text_inputs
-    from castgate import checkpoints
-    from castgate.engine import compiled_image_decoder, compiled_token_sampler
+    from castgate.generation.engine import compiled_image_decoder, compiled_token_sampler
+    from castgate.weights import checkpoints
 
     configs = load_configs(Path(spec["fixtures"]), spec["smoke"])
     arch, dtype, devices = spec["arch"], spec["dtype"], spec["devices"]

@@ -21,10 +21,10 @@ from typing import Any, Mapping, Sequence
 
 from PIL import Image, ImageDraw
 
-from castgate.checkpoints import sha256_file
-from castgate.plan import plate_seed
-from castgate.manifest import (AuditRecord, AutoLabel, FileRef, HumanLabel, Manifest, Plate, utc_now,
-                               write_manifest)
+from castgate.batch.manifest import (AuditRecord, AutoLabel, FileRef, HumanLabel, Manifest, Plate, utc_now,
+                                     write_manifest)
+from castgate.batch.plan import plate_seed
+from castgate.weights.checkpoints import sha256_file
 
 TIME = "2026-01-02T03:04:05Z"
 SKIN = {"lighter": (226, 189, 160), "darker": (120, 80, 56), "undetermined": (150, 150, 150), None: (200, 200, 200)}

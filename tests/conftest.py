@@ -78,7 +78,7 @@ def copy_model_folder(tmp_path: Path):
 @pytest.fixture(scope="session")
 def demo_model_dirs(tmp_path_factory) -> tuple[Path, Path]:
     """castgate's random-weight demo checkpoints, written once per test session."""
-    from castgate.demo_models import ensure_demo_models
+    from castgate.weights.demo_models import ensure_demo_models
 
     return ensure_demo_models(tmp_path_factory.mktemp("demo-models"))
 
@@ -102,9 +102,8 @@ def validated_specs(monkeypatch):
 
     Wraps the real serialiser (nothing is replaced); yields the list of specs seen.
     """
-    from opencue_spec import assert_valid
-
     import castgate.farm.opencue as opencue
+    from opencue_spec import assert_valid
 
     seen: list[str] = []
     real = opencue.serialize

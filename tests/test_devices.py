@@ -29,8 +29,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from castgate.checkpoints import sha256_file
-from castgate.manifest import read_manifest
+from castgate.batch.manifest import read_manifest
+from castgate.weights.checkpoints import sha256_file
 
 pytestmark = pytest.mark.slow
 
@@ -63,9 +63,9 @@ import json, sys
 from pathlib import Path
 import jax
 from castgate import plates
-from castgate.checkpoints import sha256_file
-from castgate.engine import SamplingSettings, TextToImage
-from castgate.generate import generate_batch, model_folders, plan
+from castgate.weights.checkpoints import sha256_file
+from castgate.generation.engine import SamplingSettings, TextToImage
+from castgate.generation.generate import generate_batch, model_folders, plan
 from castgate.request import load_request
 
 request_file, batch, models, out = (Path(a) for a in sys.argv[1:5])

@@ -80,7 +80,7 @@ def test_clip_and_audit_rates_are_recorded(report):
 
 
 def test_counted_costs_follow_the_architecture(reference_dir):
-    from castgate import checkpoints
+    from castgate.weights import checkpoints
 
     raw = json.loads((reference_dir / "real_configs.json").read_text())["dallebart"]["mega"]["config"]
     mega = checkpoints.dallebart_config_from_dict(raw, "mega")

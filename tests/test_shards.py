@@ -23,11 +23,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from castgate.checkpoints import sha256_file
-from castgate.generate import Shard, plan, shard_slice
-from castgate.fileio import _host_tag
-from castgate.manifest import part_path, read_manifest, read_part, validate_manifest_data
+from castgate.batch.fileio import _host_tag
+from castgate.batch.manifest import part_path, read_manifest, read_part, validate_manifest_data
+from castgate.generation.generate import Shard, plan, shard_slice
 from castgate.request import load_request
+from castgate.weights.checkpoints import sha256_file
 from castgate_cli.main import cli
 
 pytestmark = pytest.mark.slow

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
+from castgate.batch.fileio import read_input_text
+from castgate.batch.manifest import ATTRIBUTES, UNDETERMINED
 from castgate.errors import LabelsFileError
-from castgate.fileio import read_input_text
-from castgate.manifest import ATTRIBUTES, UNDETERMINED
 
 REQUIRED = ("role", "count")
 _MAX_PROBLEMS = 20

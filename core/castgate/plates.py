@@ -28,9 +28,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, PngImagePlugin
 
+from castgate.batch.fileio import atomic_write_bytes, commit_temp, temp_path_beside
 from castgate.colour import AP1_CHROMATICITIES
 from castgate.errors import PlateError
-from castgate.fileio import atomic_write_bytes, commit_temp, temp_path_beside
 
 PLATES_DIR = "plates"
 PROXIES_DIR = "proxies"

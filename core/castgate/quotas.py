@@ -36,9 +36,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from castgate.batch.fileio import read_input_text
+from castgate.batch.manifest import ATTRIBUTES, UNDETERMINED
 from castgate.errors import QuotaFileError
-from castgate.fileio import read_input_text
-from castgate.manifest import ATTRIBUTES, UNDETERMINED
 from castgate.stats import CORRECTIONS, METHODS
 
 PRESETS_DIR = Path(__file__).parent / "presets"

@@ -34,8 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from castgate.balance.settings import BalanceSettings, parse_balance
+from castgate.batch.fileio import read_input_text
 from castgate.errors import RequestError
-from castgate.fileio import read_input_text
 
 SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")       # use fullmatch: `$` lets a trailing newline in
 SAFE_PLATE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # a plate id, from the output template

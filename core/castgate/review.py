@@ -32,10 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from castgate.batch.manifest import (ATTRIBUTES, UNDETERMINED, HumanLabel, Manifest, Plate, read_manifest,
+                                     update_manifest, utc_now)
 from castgate.errors import CastgateError, LabelsFileError
 from castgate.labels_table import read_csv_text
-from castgate.manifest import ATTRIBUTES, UNDETERMINED, HumanLabel, Manifest, Plate, read_manifest, \
-    update_manifest, utc_now
 
 _ROMAN = {"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V", "6": "VI"}
 _MAX_PROBLEMS = 25

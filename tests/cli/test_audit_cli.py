@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from batch_factory import astronaut, make_image_batch, plate_ids, png_bytes, resized
-from castgate.manifest import manifest_path, read_manifest
+from castgate.batch.manifest import manifest_path, read_manifest
 from castgate_cli.main import cli
 
 

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from batch_factory import labelled, make_batch
-from castgate.manifest import manifest_path, read_manifest, update_manifest
-from castgate.rerank import NO_PERSON
+from castgate.batch.manifest import manifest_path, read_manifest, update_manifest
+from castgate.generation.rerank import NO_PERSON
 from castgate.review import review_plate
 from castgate_cli.main import cli
 

@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 
 import pytest
-from batch_factory import labelled, make_batch
 from click.testing import CliRunner
 
+from batch_factory import labelled, make_batch
 from castgate_cli.main import cli
 from castgate_cli.output import EXIT_INPUT_ERROR, EXIT_INTERNAL_ERROR
 
@@ -66,7 +66,7 @@ def test_finding_30_review_of_a_folder_that_is_not_a_batch_creates_nothing(tmp_p
 
 def test_finding_16_a_config_json_that_is_a_list_is_an_input_error(tmp_path: Path):
     from castgate.errors import CastgateError
-    from castgate.checkpoints import read_config
+    from castgate.weights.checkpoints import read_config
 
     path = tmp_path / "config.json"
     path.write_text("[1, 2, 3]")

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from batch_factory import labelled, make_batch
 from click.testing import CliRunner
 
-from castgate.manifest import read_manifest
+from batch_factory import labelled, make_batch
+from castgate.batch.manifest import read_manifest
 from castgate_cli.main import cli
 
 WIDE = ('question = "generator"\nmin_sample = 10\ntolerance = 0.2\n[gender]\ntargets = { female = 0.5, male = 0.5 }\n'

@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from castgate.checkpoints import sha256_file
+from castgate.batch.manifest import read_manifest, validate_manifest_data
 from castgate.colour import ColourPipeline
-from castgate.manifest import read_manifest, validate_manifest_data
 from castgate.plates import read_exr, to_uint8
+from castgate.weights.checkpoints import sha256_file
 from castgate_cli.main import cli
 
 REQUEST = """
@@ -100,8 +100,8 @@ def test_rerun_skips_finished_plates(batch, models_root):
 
 
 def test_a_finished_batch_is_decided_without_loading_or_hashing_the_weights(batch, models_root, monkeypatch):
-    from castgate import file_hashes
-    from castgate.engine import TextToImage
+    from castgate.generation.engine import TextToImage
+    from castgate.weights import file_hashes
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("a finished batch must not load the models")

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from batch_factory import astronaut, grace_hopper, resized
-from castgate.checkpoints import sha256_file
-from castgate.manifest import read_manifest, validate_manifest_data
+from castgate.batch.manifest import read_manifest, validate_manifest_data
 from castgate.plates import read_exr, write_exr
+from castgate.weights.checkpoints import sha256_file
 from castgate_cli.main import cli
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from castgate.manifest import Manifest, Plate, read_manifest, utc_now, write_manifest
+from castgate.batch.manifest import Manifest, Plate, read_manifest, utc_now, write_manifest
 from castgate_cli.main import cli
 
 FAIL_VERDICT = {"verdict": "FAIL", "quota": "parity", "checks": [{"attribute": "gender", "verdict": "FAIL"}]}

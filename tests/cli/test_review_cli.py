@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from batch_factory import labelled, make_batch
-from castgate.manifest import manifest_path, read_manifest
+from castgate.batch.manifest import manifest_path, read_manifest
 from castgate_cli.main import cli
 
 

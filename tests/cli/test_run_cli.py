@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from castgate.manifest import read_manifest
+from castgate.batch.manifest import read_manifest
 from castgate_cli.main import cli
 
 REPO = Path(__file__).resolve().parents[2]

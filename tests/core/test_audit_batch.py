@@ -15,7 +15,7 @@ from PIL import Image
 from batch_factory import astronaut, grace_hopper, make_image_batch, plate_ids, png_bytes, resized
 from castgate.audit.batch import audit_batch, tool_name
 from castgate.audit.settings import AuditSettings
-from castgate.manifest import ATTRIBUTES, HumanLabel, manifest_path, read_manifest, update_manifest, utc_now
+from castgate.batch.manifest import ATTRIBUTES, HumanLabel, manifest_path, read_manifest, update_manifest, utc_now
 
 # These tests check what the gender classifier answers; castgate's default abstains on gender (measured
 # unreliable in both skin groups, docs/audit.md), so they audit at the threshold it used before.

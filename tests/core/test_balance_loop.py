@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from batch_factory import erring_error_table
 from castgate.balance.loop import balance_request
+from castgate.batch.manifest import manifest_path, read_manifest
 from castgate.gate import gate_batch
 from castgate.report import report_batch
-from castgate.manifest import manifest_path, read_manifest
 from castgate.request import parse_request
-from batch_factory import erring_error_table
 from photo_generator import PhotoGenerator
 
 PHRASES = {"with dark skin": "darker", "with light skin": "lighter"}

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from batch_factory import erring_error_table
 from castgate.balance.loop import balance_request
 from castgate.balance.steps import run_step
+from castgate.batch.manifest import read_manifest
 from castgate.errors import ManifestError
-from castgate.manifest import read_manifest
 from castgate.request import parse_request
-from batch_factory import erring_error_table
 from photo_generator import PhotoGenerator
 
 PHRASES = {"with dark skin": "darker", "with light skin": "lighter"}

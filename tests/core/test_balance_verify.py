@@ -11,7 +11,7 @@ from batch_factory import erring_error_table, labelled, make_batch
 from castgate.balance.candidates import candidates_of
 from castgate.balance.select import cast_bands, select_cast
 from castgate.balance.verify import select_verified
-from castgate.manifest import read_manifest
+from castgate.batch.manifest import read_manifest
 from castgate.quotas import parse_quota
 
 TABLE = Path(__file__).resolve().parents[2] / "core" / "castgate" / "data" / "labeller-error.json"

@@ -9,14 +9,14 @@ import zlib
 from pathlib import Path
 
 import pytest
-from batch_factory import labelled, make_batch
 
-from castgate.checks import PlateFilesMatch
+from batch_factory import labelled, make_batch
+from castgate.batch.checks import PlateFilesMatch
+from castgate.batch.fileio import (UnsafePathError, atomic_write_bytes, ensure_inside, read_regular_file,
+                                   remove_stale_temp_files, temp_prefix)
+from castgate.batch.manifest import manifest_path, read_manifest
 from castgate.errors import CastgateError, ManifestError, OutputFolderError
-from castgate.fileio import (UnsafePathError, atomic_write_bytes, ensure_inside, read_regular_file,
-                             remove_stale_temp_files, temp_prefix)
-from castgate.generate import _check_output, _prepare_output, check_free_space
-from castgate.manifest import manifest_path, read_manifest
+from castgate.generation.generate import _check_output, _prepare_output, check_free_space
 from castgate.review import review_plate
 
 

@@ -6,11 +6,11 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-from batch_factory import labelled, make_batch
 
-from castgate.checks import (TAMPERED, UNAUDITABLE, AuditIsCurrent, HasKeptPlates, LabelsKnown, LabelsPresent,
-                             PlateFilesMatch, PlatesHaveFiles, default_checks, run_checks)
-from castgate.manifest import AutoLabel, HumanLabel, read_manifest
+from batch_factory import labelled, make_batch
+from castgate.batch.checks import (TAMPERED, UNAUDITABLE, AuditIsCurrent, HasKeptPlates, LabelsKnown, LabelsPresent,
+                                   PlateFilesMatch, PlatesHaveFiles, default_checks, run_checks)
+from castgate.batch.manifest import AutoLabel, HumanLabel, read_manifest
 
 ATTRS = ("gender", "skin_group")
 

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from castgate import clip_inputs
+from castgate.generation import clip_inputs
 from castgate.models.clip import Clip, ClipConfig, TextConfig, VisionConfig, quick_gelu
 
 TINY = ClipConfig(

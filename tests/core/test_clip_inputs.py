@@ -1,4 +1,4 @@
-"""castgate.clip_inputs: tokens, preprocessed pixels, config and weight loading, bad folders."""
+"""castgate.generation.clip_inputs: tokens, preprocessed pixels, config and weight loading, bad folders."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from castgate import clip_inputs
 from castgate.errors import ModelFolderError, UnsupportedModelError
+from castgate.generation import clip_inputs
 
 
 @pytest.fixture(scope="module")

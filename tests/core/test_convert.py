@@ -4,7 +4,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from castgate import checkpoints
+from castgate.weights import checkpoints
 
 BFLOAT16 = np.dtype(ml_dtypes.bfloat16)
 

@@ -9,8 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-from castgate import checkpoints
 from castgate.errors import ModelFolderError, UnsupportedModelError
+from castgate.weights import checkpoints
 
 ATOL = 1e-4
 
@@ -80,7 +80,7 @@ def test_encoder_hidden_states_match_trace(model, loaded, dallebart_tiny_dir):
 @pytest.mark.parametrize("scale", [1, 3])
 def test_teacher_forced_step_logits_match_trace(model, loaded, dallebart_tiny_dir, scale):
     """Every greedy step's processed logits (cached decoding equals a full causal pass)."""
-    from castgate.sampling import mask_end_token, super_condition
+    from castgate.generation.sampling import mask_end_token, super_condition
 
     trace = np.load(dallebart_tiny_dir / "trace.npz")
     tokens = trace[f"greedy_tokens_scale{scale}"]
@@ -187,7 +187,7 @@ def test_float16_weights_load_and_compute_in_float32(copy_model_folder, dallebar
 def test_reduced_precision_compute_stays_close(loaded, cases, dtype):
     import jax.numpy as jnp
 
-    from castgate.engine import _cast
+    from castgate.generation.engine import _cast
     from castgate.models.dalle_bart import DalleBart
 
     ids = [case["input_ids"] for case in cases["cases"]]

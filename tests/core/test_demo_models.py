@@ -7,8 +7,8 @@ import logging
 
 import numpy as np
 
-from castgate.demo_models import DALLE_FOLDER, VQGAN_FOLDER, ensure_demo_models
-from castgate.engine import SamplingSettings, TextToImage, verify_model_folder
+from castgate.generation.engine import SamplingSettings, TextToImage, verify_model_folder
+from castgate.weights.demo_models import DALLE_FOLDER, VQGAN_FOLDER, ensure_demo_models
 
 
 def test_demo_folders_have_the_published_layout_and_say_they_are_noise(demo_model_dirs):
@@ -40,7 +40,7 @@ def test_demo_weights_are_deterministic(demo_model_dirs, tmp_path):
 
 
 def test_demo_loads_like_a_real_checkpoint_warns_and_makes_256_pixel_plates(demo_model_dirs, caplog):
-    with caplog.at_level(logging.WARNING, logger="castgate.engine"):
+    with caplog.at_level(logging.WARNING, logger="castgate.generation.engine"):
         engine = TextToImage.load(*demo_model_dirs)
     assert engine.is_demo and any("RANDOM weights" in r.getMessage() for r in caplog.records)
     assert engine.image_size == 256

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from castgate.engine import SamplingSettings, TextToImage, compiled_token_sampler, verify_model_folder
 from castgate.errors import ModelFolderError, UnsupportedModelError
+from castgate.generation.engine import SamplingSettings, TextToImage, compiled_token_sampler, verify_model_folder
 
 GREEDY = SamplingSettings(condition_scale=3.0, top_k=1)
 SAMPLED = SamplingSettings(condition_scale=3.0, top_k=8, temperature=0.9)
@@ -108,7 +108,7 @@ def test_four_devices_give_the_same_plates(engine, cases, dallebart_tiny_dir, vq
     expected = engine.generate(prompts, seeds, SAMPLED, batch_size=4)
     script = textwrap.dedent(f"""
         import json, sys, numpy as np, jax
-        from castgate.engine import SamplingSettings, TextToImage
+        from castgate.generation.engine import SamplingSettings, TextToImage
         assert jax.local_device_count() == 4, jax.local_devices()
         engine = TextToImage.load({str(dallebart_tiny_dir)!r}, {str(vqgan_tiny_dir)!r})
         images = engine.generate({prompts!r}, {seeds!r}, SamplingSettings(condition_scale=3.0, top_k=8,
@@ -188,7 +188,7 @@ def test_the_vqgan_loads_and_decodes_in_float32_whatever_the_sampling_dtype(engi
 
 
 def test_verify_checks_shapes_without_reading_a_weight_and_deep_reads_them(monkeypatch, dallebart_tiny_dir):
-    from castgate.msgpack_weights import WeightRef
+    from castgate.weights.msgpack_weights import WeightRef
 
     reads = []
     real_read = WeightRef.read
@@ -200,7 +200,7 @@ def test_verify_checks_shapes_without_reading_a_weight_and_deep_reads_them(monke
 
 
 def checkpoints_arrays(folder):
-    from castgate.msgpack_weights import MsgpackWeights
+    from castgate.weights.msgpack_weights import MsgpackWeights
 
     with MsgpackWeights.open(folder / "flax_model.msgpack") as weights:
         return list(weights.arrays)
@@ -209,7 +209,7 @@ def checkpoints_arrays(folder):
 def test_deep_verify_names_a_parameter_with_nan(copy_model_folder, vqgan_tiny_dir):
     from flax import serialization
 
-    from castgate import checkpoints
+    from castgate.weights import checkpoints
 
     folder = copy_model_folder(vqgan_tiny_dir)
     flat = checkpoints.flatten(checkpoints.read_msgpack(folder / "flax_model.msgpack"))

@@ -10,7 +10,7 @@ from batch_factory import astronaut, grace_hopper, resized
 from castgate.audit.faces import REASONS, Face, FaceDetector, face_detector, face_sharpness, select_face
 from castgate.audit.image import audit_image, shared_models
 from castgate.audit.settings import AuditSettings
-from castgate.manifest import ATTRIBUTES
+from castgate.batch.manifest import ATTRIBUTES
 
 SETTINGS = AuditSettings()
 # A plausible frontal face: box 100 px, eyes 44 px apart, nose 32 px below them.
@@ -148,7 +148,7 @@ def test_no_face_is_invented_on_empty_frames(detector, name, frame):
 
 
 def test_no_face_is_invented_on_the_demo_models_plates(detector, demo_model_dirs):
-    from castgate.engine import SamplingSettings, TextToImage
+    from castgate.generation.engine import SamplingSettings, TextToImage
 
     engine = TextToImage.load(*demo_model_dirs)
     images = engine.generate(["a #nightshift nurse"] * 2, [3, 4], SamplingSettings(), batch_size=1)

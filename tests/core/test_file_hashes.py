@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from castgate import file_hashes
-from castgate.file_hashes import cached_sha256, sha256_file
+from castgate.weights import file_hashes
+from castgate.weights.file_hashes import cached_sha256, sha256_file
 
 
 @pytest.fixture

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from batch_factory import labelled, make_batch
 
+from batch_factory import labelled, make_batch
+from castgate.batch.manifest import read_manifest
 from castgate.errors import LabelsFileError, ManifestError
 from castgate.gate import (EXIT_CODES, Tally, evaluate_attribute, evaluate_tallies, format_result, gate_batch,
                            gate_label_table, record_verdict, worst)
 from castgate.labels_table import parse_label_table
-from castgate.manifest import read_manifest
 from castgate.quotas import load_quota, parse_quota
 
 WIDE = ('question = "generator"\nmin_sample = 10\ntolerance = 0.2\n[gender]\ntargets = { female = 0.5, male = 0.5 }\n'

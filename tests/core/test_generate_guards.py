@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from castgate.errors import ModelFolderError, OutputFolderError
-from castgate.generate import generate_batch
+from castgate.generation.generate import generate_batch
 from castgate.request import parse_request
 
 
@@ -34,7 +34,7 @@ def test_finding_3_a_folder_of_the_users_files_is_refused_before_the_models_load
 
     def no_load(*args, **kwargs):
         raise AssertionError("models loaded before the output folder was checked")
-    monkeypatch.setattr("castgate.checkpoints.model_identity", no_load)
+    monkeypatch.setattr("castgate.weights.checkpoints.model_identity", no_load)
     with pytest.raises(OutputFolderError, match="not a castgate batch"):
         generate_batch(demo_request(), out, models_root=tmp_path / "models")
     assert sorted(os.listdir(out)) == [".env.tmpl", "notes"]

@@ -9,15 +9,14 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from batch_factory import labelled, make_batch
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
+from batch_factory import labelled, make_batch
+from castgate.batch.journal import verify_journal
+from castgate.batch.manifest import read_manifest
+from castgate.batch.plan import Shard, plan
 from castgate.errors import CastgateError, LabelsFileError, RequestError
-from castgate.journal import verify_journal
 from castgate.labels_table import parse_label_table
-from castgate.manifest import read_manifest
-from castgate.plan import Shard, plan
 from castgate.quotas import quota_from_dict
 from castgate.request import parse_request
 from castgate.review import ReviewError, import_labels, parse_assignments, review_plate

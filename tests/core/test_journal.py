@@ -8,14 +8,14 @@ import multiprocessing
 from pathlib import Path
 
 import pytest
-from batch_factory import labelled, make_batch
 
-from castgate.checks import TAMPERED, UNAUDITABLE, JournalIntact
+from batch_factory import labelled, make_batch
+from castgate.batch.checks import TAMPERED, UNAUDITABLE, JournalIntact
+from castgate.batch.journal import KEY_ENV, entry_line, read_entries, verify_journal
+from castgate.batch.manifest import (AuditRecord, AutoLabel, BatchFiles, FileRef, HumanLabel, append_operations, locked,
+                                     manifest_path, read_manifest, update_manifest, utc_now, write_manifest)
+from castgate.batch.manifest_ops import audit_op, fold, gen_op
 from castgate.gate import gate_batch
-from castgate.journal import KEY_ENV, entry_line, read_entries, verify_journal
-from castgate.manifest import (AuditRecord, AutoLabel, BatchFiles, FileRef, HumanLabel, append_operations, locked,
-                               manifest_path, read_manifest, update_manifest, utc_now, write_manifest)
-from castgate.manifest_ops import audit_op, fold, gen_op
 from castgate.review import review_plate
 
 ATTRS = ("gender", "skin_group")
@@ -220,14 +220,14 @@ def _audit_like(folder: str, ids: list[str]) -> None:
 
 
 def _merge_like(folder: str) -> None:
-    from castgate.manifest import merge_parts
+    from castgate.batch.manifest import merge_parts
 
     for _ in range(3):
         merge_parts(Path(folder))
 
 
 def test_finding_2_and_22_generate_audit_review_merge_at_once_lose_nothing(tmp_path: Path):
-    from castgate.manifest import part_path
+    from castgate.batch.manifest import part_path
 
     batch = make_batch(tmp_path / "b", {"nurse": balanced(8)})
     whole = read_manifest(batch)

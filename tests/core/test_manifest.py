@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from castgate.batch.manifest import (AutoLabel, FileRef, HumanLabel, Manifest, Plate, manifest_path, merge_parts,
+                                     part_path, read_manifest, update_manifest, utc_now, write_manifest)
 from castgate.errors import ManifestError
-from castgate.manifest import (AutoLabel, FileRef, HumanLabel, Manifest, Plate, manifest_path, merge_parts,
-                               part_path, read_manifest, update_manifest, utc_now, write_manifest)
 
 
 def make_manifest(plates=()) -> Manifest:

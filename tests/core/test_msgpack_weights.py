@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from flax import serialization
 
-from castgate import checkpoints
 from castgate.errors import ModelFolderError
-from castgate.msgpack_weights import MsgpackWeights
+from castgate.weights import checkpoints
+from castgate.weights.msgpack_weights import MsgpackWeights
 
 
 def _flax_flat(path: Path) -> dict:

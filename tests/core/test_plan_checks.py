@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from batch_factory import labelled, make_batch
 
-from castgate.checks import (TAMPERED, UNAUDITABLE, HasReadablePlates, PlannedPlatesPresent, PlateFilesDistinct,
-                             PlatesAccountedFor, PlatesMatchPlan, RolesHaveKeptPlates, UniquePlateIds,
-                             default_checks, run_checks)
+from batch_factory import labelled, make_batch
+from castgate.batch.checks import (TAMPERED, UNAUDITABLE, HasReadablePlates, PlannedPlatesPresent, PlateFilesDistinct,
+                                   PlatesAccountedFor, PlatesMatchPlan, RolesHaveKeptPlates, UniquePlateIds,
+                                   default_checks, run_checks)
+from castgate.batch.manifest import read_manifest
+from castgate.batch.plan import AWAITING_SELECTION
 from castgate.gate import gate_manifest
-from castgate.manifest import read_manifest
-from castgate.plan import AWAITING_SELECTION
 from castgate.quotas import load_quota
 
 ATTRS = ("gender", "skin_group")
@@ -127,9 +127,9 @@ def test_a_complete_batch_passes_every_plan_check(tmp_path: Path):
 
 
 def test_finding_5_merge_refuses_missing_shards_and_writes_nothing(tmp_path: Path):
+    from castgate.batch.manifest import manifest_path, part_path, write_manifest
     from castgate.errors import ManifestError
-    from castgate.generate import merge_batch
-    from castgate.manifest import manifest_path, part_path, write_manifest
+    from castgate.generation.generate import merge_batch
 
     whole = read_manifest(make_batch(tmp_path / "made", {"nurse": balanced(6)}))
     batch = tmp_path / "farm"

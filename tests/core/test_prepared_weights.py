@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from castgate import checkpoints, prepared_weights
 from castgate.errors import PreparedWeightsError
-from castgate.file_hashes import sha256_file
-from castgate.msgpack_weights import MsgpackWeights
-from castgate.prepared_weights import PARAMS_FILE, prepare_weights
+from castgate.weights import checkpoints, prepared_weights
+from castgate.weights.file_hashes import sha256_file
+from castgate.weights.msgpack_weights import MsgpackWeights
+from castgate.weights.prepared_weights import PARAMS_FILE, prepare_weights
 
 
 def _same(left, right):
@@ -43,7 +43,7 @@ def test_prepared_params_equal_the_plain_load_and_skip_the_msgpack(tmp_path, dal
 
 def test_the_engine_makes_the_reference_tokens_from_prepared_weights(tmp_path, dallebart_tiny_dir, vqgan_tiny_dir,
                                                                      monkeypatch):
-    from castgate.engine import SamplingSettings, TextToImage
+    from castgate.generation.engine import SamplingSettings, TextToImage
 
     cases = json.loads((dallebart_tiny_dir / "cases.json").read_text())["cases"]
     monkeypatch.setenv("CASTGATE_CACHE", str(tmp_path))
@@ -91,7 +91,7 @@ def test_a_damaged_entry_is_never_trusted_and_the_plain_load_runs(tmp_path, vqga
     monkeypatch.setenv("CASTGATE_CACHE", str(tmp_path))
     entry = Path(prepare_weights(vqgan_tiny_dir, "float32")["path"])
     _damage(entry, how)
-    with caplog.at_level(logging.WARNING, logger="castgate.prepared_weights"):
+    with caplog.at_level(logging.WARNING, logger="castgate.weights.prepared_weights"):
         _, params, _ = checkpoints.load_vqgan(vqgan_tiny_dir, "float32")
     assert "ignoring the prepared weights" in caplog.text and str(entry) in caplog.text
     _same(params, checkpoints.load_vqgan(vqgan_tiny_dir, "float32", prepared=False)[1])
@@ -128,7 +128,7 @@ def test_a_full_disk_leaves_nothing_a_later_load_could_trust(tmp_path, vqgan_tin
 def test_two_processes_preparing_at_once_both_succeed_with_one_entry(tmp_path, vqgan_tiny_dir):
     script = textwrap.dedent(f"""
         import json
-        from castgate.prepared_weights import prepare_weights
+        from castgate.weights.prepared_weights import prepare_weights
         print(json.dumps(prepare_weights({str(vqgan_tiny_dir)!r}, "float32", cache_root={str(tmp_path)!r})))
     """)
     runs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from batch_factory import labelled, make_batch
 from PIL import Image
 
 import castgate.report as report_module
+from batch_factory import labelled, make_batch
+from castgate.batch.manifest import AutoLabel, HumanLabel, update_manifest
 from castgate.errors import OutputFolderError
-from castgate.manifest import AutoLabel, HumanLabel, update_manifest
 from castgate.report import report_batch, report_label_table, write_report
 
 HOSTILE = '<script>alert("x")</script>'

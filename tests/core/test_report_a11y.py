@@ -15,9 +15,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from batch_factory import labelled, make_batch
 
-from castgate.manifest import update_manifest
+from batch_factory import labelled, make_batch
+from castgate.batch.manifest import update_manifest
 from castgate.report import report_batch, report_label_table
 
 CHROMIUM = "/usr/bin/chromium"

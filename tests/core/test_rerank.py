@@ -1,4 +1,4 @@
-"""castgate.rerank: CLIP scores against the reference, the person filter and the selection rules."""
+"""castgate.generation.rerank: CLIP scores against the reference, the person filter and the selection rules."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from castgate import clip_inputs, rerank
 from castgate.errors import ModelFolderError
-from castgate.rerank import Choice, ClipScorer, select_candidates, select_per_role
+from castgate.generation import clip_inputs, rerank
+from castgate.generation.rerank import Choice, ClipScorer, select_candidates, select_per_role
 
 # Image i of the fixture paired with prompt PAIRS[i]; the expected score is logits_per_image[i, PAIRS[i]].
 PAIRS = [0, 3, 2, 5]
@@ -159,7 +159,7 @@ def test_a_scored_candidate_without_a_person_keeps_its_score_but_no_rank():
 
 
 def test_too_few_people_keeps_all_of_them_and_warns(caplog):
-    with caplog.at_level(logging.WARNING, logger="castgate.rerank"):
+    with caplog.at_level(logging.WARNING, logger="castgate.generation.rerank"):
         choices = select_candidates([0.3, None, 0.1], [True, False, True], keep=5)
     assert [c.kept for c in choices] == [True, False, True]
     assert "only 2 of 3 candidates show a person" in caplog.text

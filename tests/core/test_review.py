@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from batch_factory import labelled, make_batch
+from castgate.batch.manifest import manifest_path, read_manifest
 from castgate.errors import LabelsFileError
-from castgate.manifest import manifest_path, read_manifest
 from castgate.review import (ReviewError, agreement_for, compute_agreement, import_labels, normalise_value,
                              parse_assignments, parse_labels_csv, review_plate)
 
@@ -46,7 +46,7 @@ def test_assignments_are_parsed_and_checked():
 
 
 def test_kappa_and_confusion_by_hand():
-    from castgate.manifest import AutoLabel, HumanLabel, Plate
+    from castgate.batch.manifest import AutoLabel, HumanLabel, Plate
 
     def plate(n, human, auto):
         return Plate(id=f"p{n}", role="r", index=n, prompt="p", seed=n,

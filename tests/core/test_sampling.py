@@ -11,8 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from castgate import checkpoints
-from castgate.sampling import choose_tokens, mask_end_token, plate_keys, sample_image_tokens, super_condition
+from castgate.generation.sampling import choose_tokens, mask_end_token, plate_keys, sample_image_tokens, super_condition
+from castgate.weights import checkpoints
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from castgate.generate import AWAITING_SELECTION, generate_batch
-from castgate.manifest import read_manifest
+from castgate.batch.manifest import read_manifest
+from castgate.generation.generate import AWAITING_SELECTION, generate_batch
 from castgate.request import parse_request
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from castgate.errors import ModelFolderError
-from castgate.text_normalizer import TextNormalizer, WordSplitter
-from castgate.tokenizer import TextTokenizer
+from castgate.generation.text_normalizer import TextNormalizer, WordSplitter
+from castgate.generation.tokenizer import TextTokenizer
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def test_unconditional_row_is_the_empty_string_not_normalised(tokenizer, cases):
 
 def test_too_long_prompt_is_truncated_with_a_warning_naming_it(tokenizer, cases, caplog):
     long_prompt = cases["cases"][6]["prompt"]
-    with caplog.at_level(logging.WARNING, logger="castgate.tokenizer"):
+    with caplog.at_level(logging.WARNING, logger="castgate.generation.tokenizer"):
         tokens, _ = tokenizer.tokenize([long_prompt, "A nurse"])
     assert tokens[0, -1] == 2  # still ends with </s>
     messages = [record.getMessage() for record in caplog.records]

@@ -9,8 +9,8 @@ import jax
 import numpy as np
 import pytest
 
-from castgate import checkpoints
 from castgate.errors import ModelFolderError, UnsupportedModelError
+from castgate.weights import checkpoints
 
 ATOL = 1e-4
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import plate_batch
 import pytest
-
 from castgate_nuke.batch import (POOLED, BatchReadError, bar_rows, filter_plates, label_filters, parse_verdict,
                                  read_batch)
 
+import plate_batch
+
 
 def test_the_test_batches_follow_castgates_manifest_schema(make_batch) -> None:
-    from castgate.manifest import validate_manifest_data
+    from castgate.batch.manifest import validate_manifest_data
 
     folder = make_batch(verdict=None)
     validate_manifest_data(plate_batch.read_manifest(folder))  # raises if the fake drifts from the contract
@@ -113,10 +113,11 @@ def test_filters_by_role_and_label(make_batch) -> None:
 
 def test_cast_question_bars_show_counts_from_the_real_gate() -> None:
     """Under the cast question the Audit tab draws counts (labelled, plausible, band), not interval shares."""
-    from castgate.gate import evaluate_cast
-    from castgate.manifest import HumanLabel, Plate
-    from castgate.quotas import load_quota
     from castgate_nuke.widgets import bar_text, bar_tooltip
+
+    from castgate.batch.manifest import HumanLabel, Plate
+    from castgate.gate import evaluate_cast
+    from castgate.quotas import load_quota
 
     def plate(index: int, gender: str) -> Plate:
         labels = {"gender": HumanLabel(gender, "ana", "2026-11-29T00:00:00Z"),

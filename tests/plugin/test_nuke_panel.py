@@ -8,16 +8,16 @@ import tomllib
 from pathlib import Path
 from typing import Any, Callable, Dict, List
 
-import fake_nuke
-import nk_reader
-import plate_batch
 import pytest
-
 from castgate_nuke.batch import POOLED
 from castgate_nuke.dialogs import OverrideDialog
 from castgate_nuke.panel import CastgatePanel
-from castgate_nuke.request_tab import default_output, request_path_for
 from castgate_nuke.qt import QtCore, QtGui, QtWidgets
+from castgate_nuke.request_tab import default_output, request_path_for
+
+import fake_nuke
+import nk_reader
+import plate_batch
 
 LEFT = QtCore.Qt.MouseButton.LeftButton
 JOB_TIMEOUT_MS = 15000
@@ -364,7 +364,7 @@ def test_screenshots(qtbot: Any, script: Path, panel: CastgatePanel, make_batch:
         ("clerk", "an office clerk at a desk", plate_batch.BALANCED * 2),
         ("manager", "an office manager in a meeting", [("male", "lighter")] * 7 + [("female", "lighter")]),
     ])
-    from castgate.manifest import read_manifest, write_manifest
+    from castgate.batch.manifest import read_manifest, write_manifest
 
     write_manifest(folder, read_manifest(folder))  # the real gate wants the journal castgate keeps for a batch
     set_roles(panel, [("clerk", "an office clerk at a desk", 8), ("manager", "an office manager in a meeting", 8)])

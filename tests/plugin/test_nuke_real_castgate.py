@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
-import fake_nuke
-import nk_reader
 import pytest
-from test_nuke_panel import JOB_TIMEOUT_MS, answer_dialog, click, wait_idle
-
 from castgate_nuke.batch import POOLED, VERDICTS
 from castgate_nuke.panel import CastgatePanel
+
+import fake_nuke
+import nk_reader
+from test_nuke_panel import JOB_TIMEOUT_MS, answer_dialog, click, wait_idle
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("castgate_cli.commands.gate") is None,
                                 reason="castgate gate is not built in this checkout")
@@ -26,13 +26,13 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("castgate_cli.commands.
 def test_gate_review_and_override_with_the_real_command(qtbot: Any, prefs_path: str, make_batch: Callable[..., Path],
                                                         monkeypatch: pytest.MonkeyPatch,
                                                         nuke_state: fake_nuke.State) -> None:
-    from castgate.manifest import read_manifest
+    from castgate.batch.manifest import read_manifest
 
     monkeypatch.setenv("CASTGATE_EXECUTABLE", str(Path(sys.executable).parent / "castgate"))
     monkeypatch.setattr(CastgatePanel, "_instance", None)
     panel = CastgatePanel(prefs_path=prefs_path)
     qtbot.addWidget(panel)
-    from castgate.manifest import write_manifest
+    from castgate.batch.manifest import write_manifest
 
     folder = make_batch()
     write_manifest(folder, read_manifest(folder))  # the real command wants the journal castgate keeps for a batch

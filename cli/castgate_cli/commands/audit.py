@@ -17,8 +17,8 @@ from pathlib import Path
 
 import click
 
-from castgate_cli.options import detector_option, gender_group_threshold_option, gender_threshold_option, \
-    min_face_option, skin_threshold_option
+from castgate_cli.options import (detector_option, gender_group_threshold_option, gender_threshold_option,
+                                  min_face_option, skin_threshold_option)
 from castgate_cli.output import emit, json_option, progress
 
 ATTRIBUTE_ORDER = ("gender", "skin_group", "fitzpatrick", "monk")
@@ -88,7 +88,7 @@ def audit_batch_command(target: Path, force: bool, workers: int | None, gender_t
     """
     from castgate.audit.batch import audit_batch, stored_settings
     from castgate.audit.settings import AuditSettings
-    from castgate.manifest import read_manifest
+    from castgate.batch.manifest import read_manifest
 
     changes = {"gender_threshold": gender_threshold, "skin_group_threshold": skin_group_threshold,
                "fitzpatrick_table": fitzpatrick_table, "min_face_px": min_face_px,

@@ -9,9 +9,8 @@ Exit codes: 0 a cast that meets the quota is kept · 2 usage or input error (not
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import contextlib
+from pathlib import Path
 
 import click
 
@@ -63,8 +62,8 @@ def balance(ctx: click.Context, target: Path, batch_dir: Path | None, cast: int 
             result = recast_batch(target, cast, quota)
             emit(result.to_dict(), format_recast(result, target), as_json)
             ctx.exit(result.exit_code)
-        from castgate.generate import _request_of
-        from castgate.manifest import read_manifest
+        from castgate.batch.manifest import read_manifest
+        from castgate.generation.generate import _request_of
 
         request, batch_dir = _request_of(read_manifest(target)), target
     else:
@@ -77,7 +76,7 @@ def balance(ctx: click.Context, target: Path, batch_dir: Path | None, cast: int 
         request = load_request(target)
     if step is not None:
         from castgate.balance.steps import run_step
-        from castgate.generate import Shard
+        from castgate.generation.generate import Shard
 
         part = Shard.parse(shard)
         done = run_step(step, request, batch_dir, shard=(part.index, part.count), last=last,

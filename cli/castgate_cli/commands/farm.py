@@ -82,11 +82,10 @@ def submit(request_file: Path, batch_dir: Path, dry_run: bool, spec_out: Path | 
 
     Paths are made absolute; farm hosts must see REQUEST, BATCH and --models at the same paths.
     """
+    from castgate.batch.fileio import atomic_write_text
     from castgate.farm.layers import job_environment, job_layers, job_name as name_of_job, shard_count
     from castgate.farm.opencue import FRAME_TOKEN, job_spec, submit as submit_job
-    from castgate.farm.settings import (DEFAULT_SHARDS, FarmSettings, load_farm_settings, require_valid,
-                                        split_tags)
-    from castgate.fileio import atomic_write_text
+    from castgate.farm.settings import DEFAULT_SHARDS, FarmSettings, load_farm_settings, require_valid, split_tags
     from castgate.request import load_request
 
     if str(request_file) == "-":

@@ -11,7 +11,6 @@ from castgate_cli.output import emit, json_option, progress
 from castgate_cli.stdin import load_request_arg
 
 
-
 @click.command()
 @click.argument("request_file", metavar="REQUEST", type=click.Path(path_type=Path))
 @click.option("-o", "--output", "batch_dir", required=True, type=click.Path(path_type=Path),
@@ -31,7 +30,7 @@ def generate(request_file: Path, batch_dir: Path, shard: str, models_root: Path 
     skipped, anything else is generated again. What is left is decided before the models are
     loaded, so a finished batch returns in seconds.
     """
-    from castgate.generate import Shard, generate_batch
+    from castgate.generation.generate import Shard, generate_batch
 
     request = load_request_arg(request_file)
     shard_spec = Shard.parse(shard)

@@ -43,7 +43,7 @@ def import_command(folder: Path, batch_dir: Path, role: str | None, prompt: str 
     audit, review, gate, balance --no-generate, report and the Nuke panel use it. The manifest records
     that castgate did not make the plates, and where they came from.
     """
-    from castgate.ingest import find_images, import_folder, sources_for_role, sources_from_sidecar
+    from castgate.batch.ingest import find_images, import_folder, sources_for_role, sources_from_sidecar
 
     if sidecar is not None and (role or prompt):
         raise click.UsageError("give either --sidecar or --role with --prompt, not both")

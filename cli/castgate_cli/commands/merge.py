@@ -16,7 +16,7 @@ from castgate_cli.output import emit, json_option
 @json_option
 def merge(batch_dir: Path, models_root: Path | None, as_json: bool) -> None:
     """Join shard parts into BATCH/manifest.json (idempotent), then select and write contact sheets."""
-    from castgate.generate import merge_batch
+    from castgate.generation.generate import merge_batch
 
     manifest = merge_batch(batch_dir, models_root)
     emit({"batch": manifest.batch, "plates": len(manifest.plates), "kept": len(manifest.kept_plates)},

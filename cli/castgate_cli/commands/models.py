@@ -28,7 +28,7 @@ def verify(ctx: click.Context, folder: Path, deep: bool, rehash: bool, as_json: 
     weights; --deep reads them all. Exits 0 when the folder is usable, 2 when a file is missing or a
     problem is found.
     """
-    from castgate.engine import describe_verification, verify_model_folder
+    from castgate.generation.engine import describe_verification, verify_model_folder
 
     report = verify_model_folder(folder, deep=deep, rehash=rehash)
     emit(report, describe_verification(report), as_json)
@@ -49,7 +49,7 @@ def prepare(folders: tuple[Path, ...], dtype: str, rehash: bool, as_json: bool) 
     The cache is $CASTGATE_CACHE/prepared (default ~/.cache/castgate/prepared); an entry is used only
     while its checkpoint, config, dtype and SHA-256 all match.
     """
-    from castgate.prepared_weights import prepare_weights
+    from castgate.weights.prepared_weights import prepare_weights
 
     results = [prepare_weights(folder, dtype, rehash=rehash) for folder in folders]
     lines = [f"{folder}: {'already prepared' if r['reused'] else 'prepared'} ({r['kind']}, {r['dtype']}, "

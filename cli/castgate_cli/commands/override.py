@@ -16,8 +16,8 @@ from typing import Any, Mapping
 
 import click
 
+from castgate.batch.manifest import Manifest, current_user, read_manifest, update_manifest
 from castgate.errors import CastgateError
-from castgate.manifest import Manifest, current_user, read_manifest, update_manifest
 from castgate_cli.output import emit, json_option
 
 EVENT_KIND = "import-override"

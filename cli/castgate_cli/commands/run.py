@@ -33,7 +33,7 @@ def run(ctx: click.Context, request_file: Path, batch_dir: Path, quota: str | No
     """
     from castgate.audit.batch import audit_batch
     from castgate.gate import format_result, gate_batch
-    from castgate.generate import generate_batch
+    from castgate.generation.generate import generate_batch
     from castgate.report import report_batch
 
     request = load_request_arg(request_file)

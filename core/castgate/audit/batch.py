@@ -31,10 +31,10 @@ from typing import Any, Callable, Mapping
 
 from castgate import __version__
 from castgate.audit.settings import AuditSettings
-from castgate.fileio import UnsafePathError, read_regular_file
-from castgate.manifest import ATTRIBUTES, AuditRecord, AutoLabel, BatchFiles, Manifest, Plate, append_operations, \
-    locked, read_manifest, update_manifest, utc_now
-from castgate.manifest_ops import audit_op
+from castgate.batch.fileio import UnsafePathError, read_regular_file
+from castgate.batch.manifest import (ATTRIBUTES, AuditRecord, AutoLabel, BatchFiles, Manifest, Plate, append_operations,
+                                     locked, read_manifest, update_manifest, utc_now)
+from castgate.batch.manifest_ops import audit_op
 
 log = logging.getLogger(__name__)
 

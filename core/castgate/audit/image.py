@@ -32,14 +32,11 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from castgate import __version__
-from castgate.audit import calibration as gender_calibration
-from castgate.audit import faces as face_mod
-from castgate.audit import gender as gender_mod
-from castgate.audit import skin_tone
+from castgate.audit import calibration as gender_calibration, faces as face_mod, gender as gender_mod, skin_tone
 from castgate.audit.settings import AuditSettings
+from castgate.batch.fileio import MAX_PLATE_PIXELS, UnsafePathError, read_regular_file
+from castgate.batch.manifest import ATTRIBUTES, UNDETERMINED, AutoLabel
 from castgate.errors import PlateError
-from castgate.fileio import MAX_PLATE_PIXELS, UnsafePathError, read_regular_file
-from castgate.manifest import ATTRIBUTES, UNDETERMINED, AutoLabel
 
 if TYPE_CHECKING:
     from PIL import Image

@@ -25,7 +25,7 @@ from typing import Any, Callable, Mapping, Sequence
 from castgate import __version__
 from castgate.audit.settings import AuditSettings
 from castgate.audit.validation_set import Case
-from castgate.manifest import UNDETERMINED, utc_now
+from castgate.batch.manifest import UNDETERMINED, utc_now
 
 TABLE_FORMAT = "castgate-labeller-error/1"
 BANDS: dict[str, tuple[int, int]] = {"1-3": (1, 3), "4-5": (4, 5), "6-7": (6, 7), "8-10": (8, 10)}
@@ -360,6 +360,6 @@ def _missing_truths(outcomes: Sequence[Outcome], attribute: str) -> list[str]:
 
 def write_error_table(path: Path, table: Mapping[str, Any]) -> None:
     """Write the table (or a gender calibration) as JSON, atomically."""
-    from castgate.fileio import atomic_write_text
+    from castgate.batch.fileio import atomic_write_text
 
     atomic_write_text(Path(path), json.dumps(table, indent=2, sort_keys=True) + "\n")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from castgate.balance.candidates import exclusion
-from castgate.manifest import Manifest
+from castgate.batch.manifest import Manifest
 from castgate.quotas import Quota
 
 

@@ -11,7 +11,7 @@ import dataclasses
 from typing import Mapping, Sequence
 
 from castgate.balance.select import Candidate, CastSelection
-from castgate.manifest import Manifest, Plate, sort_plates
+from castgate.batch.manifest import Manifest, Plate, sort_plates
 
 NOT_SELECTED = "not selected: "
 REJECTED = "rejected: "
@@ -20,7 +20,7 @@ AWAITING_BALANCE = "awaiting balance selection"
 
 def exclusion(plate: Plate) -> str | None:
     """Why a plate can never join a cast (a ``rejected: …`` reason), or None."""
-    from castgate.rerank import NO_PERSON  # rerank imports JAX: only when candidates are read
+    from castgate.generation.rerank import NO_PERSON  # rerank imports JAX: only when candidates are read
 
     reason = plate.rejected_reason
     if reason and reason.startswith(REJECTED):
@@ -38,7 +38,7 @@ def exclusion(plate: Plate) -> str | None:
 
 def candidates_of(manifest: Manifest, attributes: Sequence[str]) -> list[Candidate]:
     """Every plate of the batch as a :class:`Candidate`, in request order (role, then index)."""
-    from castgate.rerank import SCORE_KEY
+    from castgate.generation.rerank import SCORE_KEY
 
     out = []  # the documented order is the request's (role, then index), not the order plates were written in
     for order, plate in enumerate(sort_plates(manifest.plates, manifest.roles())):

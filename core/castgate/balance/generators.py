@@ -34,7 +34,7 @@ class Generator(Protocol):
 class DalleGenerator:
     """DALL·E mini / mega through castgate's engine, with the request's sampling settings.
 
-    The checkpoints' identity comes from their hashes (:func:`castgate.checkpoints.model_identity`); the
+    The checkpoints' identity comes from their hashes (:func:`castgate.weights.checkpoints.model_identity`); the
     weights are loaded on the first :meth:`generate`, so a balance with nothing left to generate (or a
     farm frame that only plans and selects) never loads them.
     """
@@ -51,8 +51,8 @@ class DalleGenerator:
         Raises:
             ModelFolderError: a model folder is missing or incomplete.
         """
-        from castgate import checkpoints
-        from castgate.generate import model_folders
+        from castgate.generation.generate import model_folders
+        from castgate.weights import checkpoints
 
         folders = model_folders(request, models_root)
         return cls(request, folders, checkpoints.model_identity(folders["dalle"], folders["vqgan"]))
@@ -63,10 +63,10 @@ class DalleGenerator:
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> Sequence[Any]:
         from castgate.errors import ModelFolderError
-        from castgate.generate import _sampling_settings
+        from castgate.generation.generate import _sampling_settings
 
         if self.engine is None:
-            from castgate.engine import TextToImage  # JAX only when there is something to generate
+            from castgate.generation.engine import TextToImage  # JAX only when there is something to generate
 
             self.engine = TextToImage.load(self.folders["dalle"], self.folders["vqgan"],
                                            dtype=self.request.sampling.dtype)

@@ -35,8 +35,8 @@ from castgate.balance.recast import balance_quota, balance_record, check_sizes
 from castgate.balance.select import CELL_JOIN, CastSelection, short_text
 from castgate.balance.settings import BalanceSettings
 from castgate.balance.verify import VerifiedCast, select_verified
+from castgate.batch.manifest import Manifest, manifest_path, read_manifest, update_manifest, utc_now, write_manifest
 from castgate.errors import ManifestError
-from castgate.manifest import Manifest, manifest_path, read_manifest, update_manifest, utc_now, write_manifest
 from castgate.quotas import Quota
 from castgate.request import Request, Role, plate_name
 
@@ -168,7 +168,7 @@ def _plain_share(manifest: Manifest, role: str, cell: Mapping[str, str]) -> floa
 
 def planned_plates(record: Mapping[str, Any], request: Request) -> list[tuple[dict, int, str, int]]:
     """(item, index, plate id, seed) for every candidate a round record asks for."""
-    from castgate.generate import plate_seed
+    from castgate.generation.generate import plate_seed
 
     out = []
     for item in record["items"]:
@@ -212,7 +212,7 @@ def balance_request(request: Request, batch_dir: Path, *, generator: Generator |
     prepare_batch(batch_dir, request, generator, colour)
     scorer = None
     if clip_folder is not None:
-        from castgate.rerank import ClipScorer
+        from castgate.generation.rerank import ClipScorer
 
         scorer = ClipScorer.load(clip_folder)
     while True:
@@ -240,7 +240,7 @@ def run_settings(request: Request, quota: str | Path | Quota | None, cast: int |
 
 def prepare_batch(batch_dir: Path, request: Request, generator: Generator, colour: Any) -> None:
     """Create the batch folder and manifest, or check that an existing one is this request's."""
-    from castgate.generate import _prepare_output
+    from castgate.generation.generate import _prepare_output
 
     _prepare_output(batch_dir)
     _start_or_resume(batch_dir, request, generator, colour)
@@ -332,7 +332,7 @@ def generate_round(batch_dir: Path, request: Request, record: Mapping[str, Any],
                    colour: Any, *, shard: tuple[int, int] = (1, 1), on_progress: Progress | None = None) -> int:
     """Generate the round's candidates that are not written yet (shard ``(i, n)``: every n-th from the i-th),
     recording each chunk under the manifest lock. Returns how many were generated."""
-    from castgate.generate import PlannedPlate, _finished_ids, write_plate
+    from castgate.generation.generate import PlannedPlate, _finished_ids, write_plate
 
     index, count = shard
     mine = planned_plates(record, request)[index - 1::count]
@@ -393,7 +393,7 @@ def score_candidates(batch_dir: Path, request: Request, scorer: Any) -> int:
     the role, whatever phrase steered it); return how many were scored."""
     from PIL import Image
 
-    from castgate.rerank import SCORE_KEY
+    from castgate.generation.rerank import SCORE_KEY
 
     prompts = {r.id: r.prompt for r in request.roles}
     todo = [p for p in read_manifest(batch_dir).plates
@@ -417,7 +417,7 @@ def score_candidates(batch_dir: Path, request: Request, scorer: Any) -> int:
 
 def _finish(batch_dir: Path, sizes: Mapping[str, int], quota: Quota, verified: VerifiedCast,
             status: str) -> BalanceOutcome:
-    from castgate.generate import write_contact_sheets
+    from castgate.generation.generate import write_contact_sheets
 
     selection = verified.selection
 

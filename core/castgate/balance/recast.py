@@ -1,7 +1,7 @@
 """Re-select a cast from a batch's existing candidates and record it (``castgate balance BATCH --cast N``).
 
 Reads the manifest, selects (:mod:`castgate.balance.select`), and writes the outcome through
-:func:`castgate.manifest.update_manifest`: the cast kept, every other candidate not selected or rejected
+:func:`castgate.batch.manifest.update_manifest`: the cast kept, every other candidate not selected or rejected
 with its reason, ``Manifest.balance`` saying what was asked and what came out, and a ``balance`` event
 when the plates changed. Rerunning with the same inputs changes nothing (idempotent). When no cast meets
 the quota, or the cast size is larger than the candidates, the batch is left exactly as it was.
@@ -16,8 +16,8 @@ from typing import Any, Mapping
 from castgate.balance.candidates import apply_selection, candidates_of
 from castgate.balance.select import CastSelection, cast_bands, impossible_bands, select_cast
 from castgate.balance.verify import VerifiedCast, select_verified
+from castgate.batch.manifest import Manifest, read_manifest, update_manifest
 from castgate.errors import CastgateError
-from castgate.manifest import Manifest, read_manifest, update_manifest
 from castgate.quotas import DEFAULT_QUOTA, Quota, load_quota
 
 
@@ -169,7 +169,7 @@ def recast_batch(batch_dir: Path, cast: int | None = None, quota: str | Path | Q
 
     if select_for(manifest, sizes, quota).feasible:  # decide before taking the lock: short casts write nothing
         update_manifest(batch_dir, change)
-        from castgate.generate import write_contact_sheets
+        from castgate.generation.generate import write_contact_sheets
 
         write_contact_sheets(batch_dir, read_manifest(batch_dir))
     else:

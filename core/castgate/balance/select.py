@@ -42,9 +42,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from castgate.batch.manifest import UNDETERMINED
 from castgate.gate.cast import count_band
 from castgate.gate.tally import POOLED
-from castgate.manifest import UNDETERMINED
 from castgate.quotas import CELL_SEPARATOR, Quota
 
 CELL_JOIN = CELL_SEPARATOR   # a cell's name: its categories joined, e.g. "female·darker"

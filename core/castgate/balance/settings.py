@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from castgate.manifest import ATTRIBUTES
+from castgate.batch.manifest import ATTRIBUTES
 
 STEERABLE = ("gender", "skin_group")   # attributes a phrase may steer
 DEFAULT_TEMPLATE = "{prompt}, {phrase}"

@@ -19,8 +19,8 @@ from typing import Any
 from castgate.balance.generators import DalleGenerator, Generator
 from castgate.balance.loop import (BalanceOutcome, advance, complete_round, describe_round, generate_round,
                                    prepare_batch, run_settings)
+from castgate.batch.manifest import read_manifest
 from castgate.errors import CastgateError
-from castgate.manifest import read_manifest
 from castgate.quotas import Quota
 from castgate.request import Request
 

@@ -24,10 +24,10 @@ from typing import Mapping, Sequence
 
 from castgate.balance.candidates import candidates_of
 from castgate.balance.select import Band, CastSelection, cast_bands, select_cast, short_text
+from castgate.batch.manifest import Manifest
 from castgate.gate import ErrorModel, evaluate_cast, resolve_error_table
 from castgate.gate.cast import UNDECIDED
 from castgate.gate.results import GateResult
-from castgate.manifest import Manifest
 from castgate.quotas import CELL_SEPARATOR, JOINT_SEPARATOR, Quota
 from castgate.stats import PASS
 

@@ -68,7 +68,7 @@ def frame_environment(request: Request, settings: FarmSettings) -> dict[str, str
     config). ``PYTHONPATH``: only when frames run the submitting castgate and it is set here.
     ``settings.env`` last, so a studio can override any of them.
     """
-    from castgate.generate import default_models_root
+    from castgate.generation.generate import default_models_root
 
     env: dict[str, str] = {}
     if settings.models:

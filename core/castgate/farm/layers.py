@@ -36,7 +36,7 @@ from pathlib import Path
 from castgate.errors import FarmError
 from castgate.farm.environment import castgate_command, frame_environment
 from castgate.farm.settings import CUE_NAME, DEFAULT_SHARDS, FarmSettings, LayerResources, require_valid
-from castgate.generate import plan
+from castgate.generation.generate import plan
 from castgate.request import Request
 
 log = logging.getLogger(__name__)

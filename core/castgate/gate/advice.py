@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from castgate.checks import UNAUDITABLE, Problem
+from castgate.batch.checks import UNAUDITABLE, Problem
 from castgate.gate.cast import UNDECIDED
 from castgate.gate.results import AttributeResult, ScopeResult
 from castgate.stats import FAIL, INSUFFICIENT, PASS

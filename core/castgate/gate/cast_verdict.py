@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from castgate.checks import UNAUDITABLE
+from castgate.batch.checks import UNAUDITABLE
+from castgate.batch.manifest import UNDETERMINED
 from castgate.gate.cast import REVIEW_DETAILED, UNDECIDED, ReviewItem, judge_cast
 from castgate.gate.explain import explain_cast
 from castgate.gate.results import CAST, AttributeResult, CategoryResult
 from castgate.gate.tally import Tally
-from castgate.manifest import UNDETERMINED
 from castgate.quotas import AttributeQuota
 from castgate.stats import PASS, target_band
 

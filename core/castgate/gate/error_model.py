@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from castgate.batch.manifest import ATTRIBUTES, UNDETERMINED, Plate
 from castgate.errors import CastgateError
-from castgate.manifest import ATTRIBUTES, UNDETERMINED, Plate
 
 FORMAT = "castgate-labeller-error/1"
 SHIPPED_TABLE = Path(__file__).resolve().parents[1] / "data" / "labeller-error.json"

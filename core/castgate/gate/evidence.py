@@ -23,8 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
+from castgate.batch.manifest import ATTRIBUTES, UNDETERMINED, Plate
 from castgate.gate.error_model import ErrorModel, plate_group
-from castgate.manifest import ATTRIBUTES, UNDETERMINED, Plate
 
 CERTAIN, UNREADABLE, ABSTAINED, MEASURED, UNMEASURED, UNLABELLED = (
     "certain", "unreadable", "automatic undetermined", "measured", "unmeasured", "unlabelled")

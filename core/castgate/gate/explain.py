@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from castgate.checks import UNAUDITABLE
+from castgate.batch.checks import UNAUDITABLE
 from castgate.gate.cast import UNDECIDED
 from castgate.gate.results import AttributeResult, CategoryResult
 from castgate.gate.tally import Tally

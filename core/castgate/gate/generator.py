@@ -12,14 +12,14 @@ import dataclasses
 import math
 from typing import Sequence
 
-from castgate.checks import UNAUDITABLE
+from castgate.batch.checks import UNAUDITABLE
+from castgate.batch.manifest import UNDETERMINED
 from castgate.gate.explain import explain_generator
 from castgate.gate.results import AttributeResult, CategoryResult
 from castgate.gate.tally import Tally
-from castgate.manifest import UNDETERMINED
 from castgate.quotas import AttributeQuota
-from castgate.stats import (FAIL, INSUFFICIENT, PASS, equivalence_verdict, per_interval_confidence,
-                            plates_to_decide, proportion_interval, target_band)
+from castgate.stats import (FAIL, INSUFFICIENT, PASS, equivalence_verdict, per_interval_confidence, plates_to_decide,
+                            proportion_interval, target_band)
 
 
 def evaluate_attribute(tally: Tally, quota: AttributeQuota, *, gated: bool = True) -> AttributeResult:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping, Sequence
 
-from castgate.checks import UNAUDITABLE, Problem
+from castgate.batch.checks import UNAUDITABLE, Problem
+from castgate.batch.manifest import Manifest, Plate, utc_now
 from castgate.errors import QuotaFileError
 from castgate.gate.advice import quota_problems
 from castgate.gate.cast_verdict import evaluate_cast_attribute
@@ -20,7 +21,6 @@ from castgate.gate.generator import evaluate_attribute
 from castgate.gate.results import CAST, EXIT_CODES, GENERATOR, GateResult, ScopeResult, worst
 from castgate.gate.tally import Tally, group_tallies, joint_value, pool, tally_plates
 from castgate.labels_table import LabelTable
-from castgate.manifest import Manifest, Plate, utc_now
 from castgate.quotas import JOINT_SEPARATOR, QUESTIONS, Quota
 
 
@@ -56,7 +56,7 @@ def evaluate_tallies(role_tallies: Sequence[Tally], quota: Quota, *, problems: S
         role_tallies: one tally per role (:func:`tally_plates` or :func:`tally_label_table`); for the
             cast question each carries its plates' evidence (:func:`with_evidence`).
         quota: the quota.
-        problems: integrity problems from :mod:`castgate.checks`; they force their verdicts.
+        problems: integrity problems from :mod:`castgate.batch.checks`; they force their verdicts.
         groups: ``{column: {role: value}}`` to pool roles by (e.g. ``workforce_majority``).
         source: what was gated, for the record.
         time: when (default now).

@@ -6,9 +6,9 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from castgate.batch.manifest import Manifest, update_manifest
 from castgate.errors import ManifestError
 from castgate.gate.results import GateResult
-from castgate.manifest import Manifest, update_manifest
 
 _RECORDED_PLATE_IDS = 50  # per problem, in the manifest's verdict record
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from castgate import __version__
-from castgate.checks import TAMPERED, UNAUDITABLE, Problem
+from castgate.batch.checks import TAMPERED, UNAUDITABLE, Problem
 from castgate.gate.cast import UNDECIDED, CastJudgement
 from castgate.quotas import Quota
 from castgate.stats import FAIL, INSUFFICIENT, PASS

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from castgate.checks import UNAUDITABLE, Problem, ProgressCallback, default_checks, run_checks
+from castgate.batch.checks import UNAUDITABLE, Problem, ProgressCallback, default_checks, run_checks
+from castgate.batch.manifest import Manifest, read_manifest
 from castgate.errors import LabelsFileError
 from castgate.gate.error_model import ErrorModel, resolve_error_table
 from castgate.gate.judge import evaluate_manifest, evaluate_tallies, resolve_question, table_evidence
@@ -15,7 +15,6 @@ from castgate.gate.record import record_verdict
 from castgate.gate.results import CAST, GENERATOR, GateResult
 from castgate.gate.tally import tally_label_table
 from castgate.labels_table import LabelTable, read_label_table
-from castgate.manifest import Manifest, read_manifest
 from castgate.quotas import DEFAULT_QUOTA, Quota, load_quota
 
 

@@ -6,9 +6,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+from castgate.batch.manifest import UNDETERMINED, Plate
 from castgate.gate.evidence import Evidence
 from castgate.labels_table import LabelTable
-from castgate.manifest import UNDETERMINED, Plate
 from castgate.quotas import CELL_SEPARATOR, JOINT_SEPARATOR
 
 POOLED = "pooled"

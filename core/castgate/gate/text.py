@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Mapping
 
-from castgate.checks import TAMPERED, UNAUDITABLE
+from castgate.batch.checks import TAMPERED, UNAUDITABLE
 from castgate.gate.results import CAST, QUESTION_WORDS, VERDICTS, GateResult
 
 REVIEW_LINES = 12  # plates listed in the text; --json lists them all

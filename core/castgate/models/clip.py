@@ -1,7 +1,7 @@
 """CLIP ViT-B/32 (text and image towers) as Flax linen modules, for reranking candidates.
 
 Modules only: no weights, no files. Sizes come from a frozen :class:`ClipConfig` (hashable, so a
-compiled function can be cached per config); parameters come from ``castgate.clip_inputs``, which
+compiled function can be cached per config); parameters come from ``castgate.generation.clip_inputs``, which
 reads the published ``flax_model.msgpack`` and renames two kinds of keys so the modules read plainly:
 ``encoder/layers/"0"`` → ``encoder/layers_0`` and the published spelling ``pre_layrnorm`` →
 ``pre_layer_norm``. Everything else keeps the published names.

@@ -16,7 +16,7 @@ stack split into ``layers_0 .. layers_{n-1}``.
 
 The decoder runs on a fixed-size key/value cache, one entry per image position, so the same code
 serves a full teacher-forced pass (``DalleBart.__call__``, used by tests) and the one-token steps of
-the sampler (``DalleBart.decode``, see ``castgate.sampling``).
+the sampler (``DalleBart.decode``, see ``castgate.generation.sampling``).
 
 Example:
     >>> model = DalleBart(config)

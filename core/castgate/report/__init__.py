@@ -18,12 +18,12 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from castgate.checks import TAMPERED
+from castgate.batch.checks import TAMPERED
+from castgate.batch.fileio import atomic_write_text
+from castgate.batch.manifest import read_manifest
 from castgate.errors import OutputFolderError
-from castgate.fileio import atomic_write_text
 from castgate.gate import GateResult, gate_label_table, gate_manifest
 from castgate.labels_table import read_label_table
-from castgate.manifest import read_manifest
 from castgate.quotas import Quota
 from castgate.report.html import render_html
 from castgate.report.model import build_batch_report, build_table_report

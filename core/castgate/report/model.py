@@ -11,9 +11,9 @@ from typing import Any, Mapping, Sequence
 
 from castgate import __version__
 from castgate.balance.before_after import before_after
+from castgate.batch.manifest import ATTRIBUTES, UNDETERMINED, Manifest, Plate, utc_now
 from castgate.gate import GateResult
 from castgate.labels_table import LabelTable
-from castgate.manifest import ATTRIBUTES, UNDETERMINED, Manifest, Plate, utc_now
 
 REPORT_VERSION = 1
 NOT_LABELLED = "not labelled"

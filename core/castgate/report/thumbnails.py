@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Mapping
 
 from PIL import Image, UnidentifiedImageError
 
-from castgate.fileio import MAX_PLATE_PIXELS, UnsafePathError, read_regular_file
+from castgate.batch.fileio import MAX_PLATE_PIXELS, UnsafePathError, read_regular_file
 
 log = logging.getLogger(__name__)
 

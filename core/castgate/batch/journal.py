@@ -1,7 +1,7 @@
 """The batch journal: an append-only, hash-chained log of every change to a batch.
 
 One JSON object per line (``BATCH/journal.jsonl``; a shard's own ``parts/shard-000i-of-000n.jsonl``).
-Each entry names an operation (see :mod:`castgate.manifest_ops`), when, who and where, its sequence
+Each entry names an operation (see :mod:`castgate.batch.manifest_ops`), when, who and where, its sequence
 number and the hash of the entry before it; the line ends with the entry's own SHA-256 and, when a
 studio key is configured, an HMAC-SHA256 of that hash::
 
@@ -35,8 +35,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from castgate.batch.fileio import open_no_follow
 from castgate.errors import CastgateError, ManifestError
-from castgate.fileio import open_no_follow
 
 KEY_ENV = "CASTGATE_SIGNING_KEY"
 KEY_FILE_ENV = "CASTGATE_SIGNING_KEY_FILE"
@@ -145,7 +145,7 @@ def append_entries(path: Path, entries: Sequence[dict[str, Any]], *, key: bytes 
     Each entry gets ``time``, ``user`` and ``host`` unless it has them. ``default`` is the JSON
     encoder hook for objects inside entries (manifest dataclasses).
     """
-    from castgate.manifest import current_user, utc_now
+    from castgate.batch.manifest import current_user, utc_now
 
     path = Path(path)
     stamp = {"time": utc_now(), "user": current_user(), "host": socket.gethostname()}

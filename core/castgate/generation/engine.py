@@ -30,12 +30,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from castgate import checkpoints
 from castgate.errors import CastgateError, ModelFolderError
-from castgate.file_hashes import cached_sha256
-from castgate.msgpack_weights import MsgpackWeights
-from castgate.prepared_weights import VQGAN_DTYPE  # the VQGAN loads and decodes in float32
-from castgate.tokenizer import TextTokenizer
+from castgate.generation.tokenizer import TextTokenizer
+from castgate.weights import checkpoints
+from castgate.weights.file_hashes import cached_sha256
+from castgate.weights.msgpack_weights import MsgpackWeights
+from castgate.weights.prepared_weights import VQGAN_DTYPE  # the VQGAN loads and decodes in float32
 
 logger = logging.getLogger(__name__)
 
@@ -97,8 +97,8 @@ def compiled_token_sampler(config, dtype: str, top_k: int | None, token_limit: i
     import jax.numpy as jnp
     from jax.sharding import PartitionSpec
 
+    from castgate.generation.sampling import sample_image_tokens
     from castgate.models.dalle_bart import DalleBart
-    from castgate.sampling import sample_image_tokens
 
     plates = PartitionSpec(PLATE_AXIS)
     sampler = functools.partial(sample_image_tokens, DalleBart(config, jnp.dtype(dtype)), top_k=top_k,

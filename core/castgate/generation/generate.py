@@ -21,19 +21,20 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from castgate import checkpoints
 from castgate import plates as plate_files
-from castgate.checkpoints import sha256_file
+from castgate.batch.fileio import (ensure_inside, is_castgate_temp, remove_stale_temp_files, sha256_regular_file,
+                                   temp_prefix)
+from castgate.batch.manifest import (JOURNAL_NAME, LOCK_NAME, MANIFEST_NAME, PARTS_DIR, BatchFiles, FileRef, Manifest,
+                                     Plate, append_operations, commit, locked, manifest_path, part_path, read_manifest,
+                                     read_state, sort_plates, utc_now)
+from castgate.batch.manifest_ops import gen_op
+from castgate.batch.plan import (AWAITING_SELECTION, PlannedPlate, Shard, plan, plate_seed,  # noqa: F401 (re-exported)
+                                 shard_slice)
 from castgate.colour import WORKING_ACESCG, ColourPipeline
 from castgate.errors import CastgateError, ManifestError, ModelFolderError, OutputFolderError, RequestError
-from castgate.fileio import ensure_inside, is_castgate_temp, remove_stale_temp_files, sha256_regular_file, temp_prefix
-from castgate.manifest import (JOURNAL_NAME, LOCK_NAME, MANIFEST_NAME, PARTS_DIR, BatchFiles, FileRef, Manifest,
-                               Plate, append_operations, commit, locked, manifest_path, part_path, read_manifest,
-                               read_state, sort_plates, utc_now)
-from castgate.manifest_ops import gen_op
-from castgate.plan import (AWAITING_SELECTION, PlannedPlate, Shard, plan, plate_seed,  # noqa: F401 (re-exported)
-                           shard_slice)
 from castgate.request import Request
+from castgate.weights import checkpoints
+from castgate.weights.checkpoints import sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def model_folders(request: Request, models_root: Path | None = None) -> dict[str
     """
     root = Path(models_root or request.models.root or default_models_root()).expanduser()
     if request.models.demo:
-        from castgate.demo_models import ensure_demo_models
+        from castgate.weights.demo_models import ensure_demo_models
 
         dalle, vqgan = ensure_demo_models(root)
         folders = {"dalle": dalle, "vqgan": vqgan}
@@ -117,7 +118,7 @@ def generate_batch(request: Request, batch_dir: Path, *, models_root: Path | Non
 
     engine: Any = None
     if todo:
-        from castgate.engine import TextToImage  # JAX is imported only when there is something to generate
+        from castgate.generation.engine import TextToImage  # JAX is imported only when there is something to generate
 
         engine = TextToImage.load(folders["dalle"], folders["vqgan"], dtype=request.sampling.dtype)
         if engine.identity != identity:
@@ -161,7 +162,7 @@ def generate_batch(request: Request, batch_dir: Path, *, models_root: Path | Non
 
 
 def _sampling_settings(request: Request):
-    from castgate.engine import SamplingSettings
+    from castgate.generation.engine import SamplingSettings
 
     return SamplingSettings(condition_scale=request.sampling.condition_scale, top_k=request.sampling.top_k or None,
                             temperature=request.sampling.temperature, dtype=request.sampling.dtype)
@@ -171,7 +172,7 @@ def finish_batch(batch_dir: Path, manifest: Manifest, clip_folder: Path | None) 
     """After every plate exists: CLIP selection (when candidates > 1) and per-role contact sheets."""
     per_plate = int(manifest.sampling.get("candidates_per_plate", 1))
     if per_plate > 1 and any(p.rejected_reason == AWAITING_SELECTION for p in manifest.plates):
-        from castgate.selection import select_plates
+        from castgate.generation.selection import select_plates
 
         keep_proxies = bool(manifest.sampling.get("keep_rejected_proxies", False))
         manifest = select_plates(batch_dir, manifest, clip_folder, keep_proxies)
@@ -369,7 +370,7 @@ def merge_batch(batch_dir: Path, models_root: Path | None = None) -> Manifest:
     Nothing is merged while a planned plate is missing from every part (finding 5 of issue 14): the
     batch is left as it was and the message names what is missing.
     """
-    from castgate.manifest import merge_parts, part_paths, read_part
+    from castgate.batch.manifest import merge_parts, part_paths, read_part
 
     batch_dir = Path(batch_dir)
     found: list[Manifest] = [m for m in (read_part(p) for p in part_paths(batch_dir)) if m is not None]

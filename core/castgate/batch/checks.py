@@ -24,10 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Sequence
 
+from castgate.batch.fileio import UnsafePathError, ensure_inside, sha256_regular_file
+from castgate.batch.manifest import ATTRIBUTES, UNDETERMINED, Manifest, Plate
+from castgate.batch.plan import AWAITING_SELECTION, PlannedPlate, plan
 from castgate.errors import CastgateError
-from castgate.fileio import UnsafePathError, ensure_inside, sha256_regular_file
-from castgate.manifest import ATTRIBUTES, UNDETERMINED, Manifest, Plate
-from castgate.plan import AWAITING_SELECTION, PlannedPlate, plan
 
 TAMPERED = "TAMPERED"
 UNAUDITABLE = "UNAUDITABLE"
@@ -260,9 +260,9 @@ class JournalIntact(Check):
     def find_problems(self, manifest: Manifest, batch_dir: Path | None) -> list[Problem]:
         if batch_dir is None:
             return []
-        from castgate import manifest_ops
-        from castgate.journal import Position, SigningKeyError, content, signing_key, verify_journal
-        from castgate.manifest import BatchFiles, _read_snapshot_text
+        from castgate.batch import manifest_ops
+        from castgate.batch.journal import Position, SigningKeyError, content, signing_key, verify_journal
+        from castgate.batch.manifest import BatchFiles, _read_snapshot_text
 
         files = BatchFiles.of_batch(Path(batch_dir))
         restore = ("Restore the batch from the farm's copy or regenerate it; the manifest and journal must "
@@ -416,7 +416,7 @@ class PlatesMatchPlan(Check):
     verdict = TAMPERED
 
     def find_problems(self, manifest: Manifest, batch_dir: Path | None) -> list[Problem]:
-        from castgate.plan import plate_seed
+        from castgate.batch.plan import plate_seed
         from castgate.request import plate_name
 
         roles = requested_roles(manifest)
@@ -493,7 +493,7 @@ class ShardsMerged(Check):
     def find_problems(self, manifest: Manifest, batch_dir: Path | None) -> list[Problem]:
         if batch_dir is None:
             return []
-        from castgate.manifest import part_paths, read_part
+        from castgate.batch.manifest import part_paths, read_part
 
         hashes = {p.id: {k: v.sha256 for k, v in p.files.items()} for p in manifest.plates}
         unmerged: list[str] = []

@@ -29,8 +29,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from castgate import checkpoints
 from castgate.errors import ModelFolderError
+from castgate.weights import checkpoints
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ WORDS = ("the of and in a to was is for on as by with he at from his an were are
 README = """castgate demo checkpoint: RANDOM WEIGHTS
 ==========================================
 
-This folder was written by castgate (castgate.demo_models.ensure_demo_models). It has the exact layout
+This folder was written by castgate (castgate.weights.demo_models.ensure_demo_models). It has the exact layout
 of a published {what} checkpoint, so it loads through the same code path, but every weight was drawn
 at random: the images it makes are noise, not people. It exists to try the pipeline, the audit and
 the gate on a machine without the real models, and for tests.

@@ -1,7 +1,7 @@
 """The batch manifest: the one contract between castgate's stages.
 
 A batch folder holds its plates, ``journal.jsonl`` and ``manifest.json``. The journal is the record:
-an append-only, hash-chained log of operations (:mod:`castgate.journal`, :mod:`castgate.manifest_ops`);
+an append-only, hash-chained log of operations (:mod:`castgate.batch.journal`, :mod:`castgate.batch.manifest_ops`);
 ``manifest.json`` is a snapshot of what it folds to, written at the end of each stage, saying which
 entry it reflects (schema in ``castgate/schema/manifest.schema.json``, explained in docs/manifest.md).
 In memory the manifest is a tree of frozen dataclasses; a stage reads it (snapshot plus the journal
@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from castgate import __version__
-from castgate import manifest_ops
+from castgate.batch import manifest_ops
+from castgate.batch.fileio import atomic_write_text, ensure_inside, open_no_follow
+from castgate.batch.journal import Entry, Position, append_entries, content, read_entries, signing_key
 from castgate.errors import ManifestError
-from castgate.fileio import atomic_write_text, ensure_inside, open_no_follow
-from castgate.journal import Entry, Position, append_entries, content, read_entries, signing_key
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -267,7 +267,7 @@ def _manifest_from_plain(d: Mapping[str, Any]) -> Manifest:
 
 def schema_path() -> Path:
     """Path of the manifest JSON Schema shipped with castgate."""
-    return Path(__file__).parent / "schema" / "manifest.schema.json"
+    return Path(__file__).parents[1] / "schema" / "manifest.schema.json"
 
 
 def validate_manifest_data(data: Any, *, source: str = MANIFEST_NAME) -> None:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 import numpy as np
 
 from castgate.errors import ModelFolderError, UnsupportedModelError
-from castgate.file_hashes import cached_sha256, sha256_file  # noqa: F401  (sha256_file is re-exported)
-from castgate.msgpack_weights import MsgpackWeights, WeightRef, numpy_dtype
+from castgate.weights.file_hashes import cached_sha256, sha256_file  # noqa: F401  (sha256_file is re-exported)
+from castgate.weights.msgpack_weights import MsgpackWeights, WeightRef, numpy_dtype
 
 if TYPE_CHECKING:
     from castgate.models.dalle_bart import DalleBartConfig
@@ -94,7 +94,7 @@ def unflatten(flat: dict[tuple[str, ...], Any]) -> dict[str, Any]:
 def folder_identity(folder: Path, names: list[str], *, rehash: bool = False) -> dict[str, Any]:
     """Describe a model folder for the manifest: its name and the SHA-256 of each named file present.
 
-    Hashes are remembered while a file is unchanged (:func:`castgate.file_hashes.cached_sha256`);
+    Hashes are remembered while a file is unchanged (:func:`castgate.weights.file_hashes.cached_sha256`);
     ``rehash`` computes them again.
     """
     folder = Path(folder)
@@ -650,7 +650,7 @@ def _load(kind: str, folder: Path, dtype: str, place: Place | None, prepared: bo
     module_shapes, to_checkpoint, hint = kind_layout(kind, config)
     params = None
     if prepared:
-        from castgate.prepared_weights import load_prepared  # it builds on this module
+        from castgate.weights.prepared_weights import load_prepared  # it builds on this module
 
         params = load_prepared(kind, folder, raw, module_shapes, dtype, place)
     if params is None:

@@ -27,10 +27,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from castgate import checkpoints
 from castgate.errors import ModelFolderError, UnsupportedModelError
-from castgate.tokenizer import check_vocab_file
+from castgate.generation.tokenizer import check_vocab_file
 from castgate.models.clip import ClipConfig, TextConfig, VisionConfig
+from castgate.weights import checkpoints
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from castgate.fileio import ensure_inside
-from castgate.manifest import Manifest, Plate
+from castgate.batch.fileio import ensure_inside
+from castgate.batch.manifest import Manifest, Plate
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ def select_plates(batch_dir: Path, manifest: Manifest, clip_folder: Path | None,
         ModelFolderError: the CLIP folder is missing or incomplete.
     """
     from castgate.errors import ModelFolderError
-    from castgate.rerank import ClipScorer, rerank
+    from castgate.generation.rerank import ClipScorer, rerank
 
     if clip_folder is None:
         raise ModelFolderError("candidates_per_plate > 1 needs a CLIP checkpoint", where="[models].clip",

@@ -37,12 +37,12 @@ from typing import Callable, Sequence
 import numpy as np
 
 from castgate import plates as plate_files
+from castgate.batch.manifest import FileRef, Manifest, Plate, utc_now, write_manifest
+from castgate.batch.plan import PlannedPlate, plan
 from castgate.colour import WORKING_ACESCG, ColourPipeline
 from castgate.errors import CastgateError, IngestError
-from castgate.file_hashes import sha256_file
-from castgate.manifest import FileRef, Manifest, Plate, utc_now, write_manifest
-from castgate.plan import PlannedPlate, plan
 from castgate.request import DEFAULT_TEMPLATE, SAFE_ID, Request, Role
+from castgate.weights.file_hashes import sha256_file
 
 FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".exr": "exr"}
 ORIGINALS_DIR = "originals"

@@ -9,7 +9,7 @@ An entry lives in ``<cache root>/prepared/<kind>-<dtype>-<key>/`` (``params.safe
 ``meta.json``), where the key is a hash of the checkpoint's SHA-256, its config.json, the dtype and
 the format version. It is trusted only when everything matches: the recorded checkpoint hash,
 config and dtype, the file's size, the file's own SHA-256 (remembered per file version, see
-:mod:`castgate.file_hashes`), and every array's name, shape and dtype against the config. Anything
+:mod:`castgate.weights.file_hashes`), and every array's name, shape and dtype against the config. Anything
 else is logged and the plain load runs instead.
 
 Entries are written whole or not at all: in a temporary folder beside the target, fsynced, then
@@ -38,10 +38,10 @@ from typing import Any
 
 import numpy as np
 
-from castgate import checkpoints
 from castgate.errors import PreparedWeightsError
-from castgate.file_hashes import cached_sha256, default_cache_root, remember_sha256
-from castgate.msgpack_weights import numpy_dtype, release_pages
+from castgate.weights import checkpoints
+from castgate.weights.file_hashes import cached_sha256, default_cache_root, remember_sha256
+from castgate.weights.msgpack_weights import numpy_dtype, release_pages
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ PARAMS_FILE = "params.safetensors"
 META_FILE = "meta.json"
 _SAFETENSORS_DTYPES = {"float32": "F32", "float16": "F16", "bfloat16": "BF16"}
 VQGAN_DTYPE = "float32"
-"""The engine loads the VQGAN in float32 whatever the sampling dtype (``castgate.engine.VQGAN_DTYPE``)."""
+"""The engine loads the VQGAN in float32 whatever the sampling dtype (``castgate.generation.engine.VQGAN_DTYPE``)."""
 _ALIGN = 64
 _WRITE_BLOCK = 64 << 20
 _FIX_CACHE = ("Set $CASTGATE_CACHE to a folder you can write with room for the weights (the default is "

@@ -24,10 +24,11 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from castgate import checkpoints, clip_inputs
-from castgate.clip_inputs import ClipTokenizer, ImageSettings
 from castgate.errors import ModelFolderError
+from castgate.generation import clip_inputs
+from castgate.generation.clip_inputs import ClipTokenizer, ImageSettings
 from castgate.models.clip import ClipConfig
+from castgate.weights import checkpoints
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class ClipScorer:
         params: the weights, already on the device.
         tokenizer: the checkpoint's own tokenizer.
         image_settings: the checkpoint's ``preprocessor_config.json``.
-        identity: for the manifest (:func:`castgate.checkpoints.folder_identity`): folder and SHA-256
+        identity: for the manifest (:func:`castgate.weights.checkpoints.folder_identity`): folder and SHA-256
             of every file used.
     """
 
@@ -158,7 +159,7 @@ class ClipScorer:
                      on_progress: ProgressCallback | None = None) -> np.ndarray:
         """Return L2-normalised image embeddings, float32 ``(len(images), projection_dim)``.
 
-        Images are preprocessed one batch at a time (see :func:`castgate.clip_inputs.preprocess_image`)
+        Images are preprocessed one batch at a time (see :func:`castgate.generation.clip_inputs.preprocess_image`)
         and the last batch is padded, so the encoder compiles once per ``batch_size``.
         """
         embed = _compiled_image_embedder(self.config)
@@ -217,7 +218,7 @@ def has_face(image: np.ndarray) -> bool:
     read, at every skin tone and down to faces about 20 px wide.
 
     Args:
-        image: ``(H, W, 3)`` uint8, or float in [0, 1] (converted as in :func:`castgate.clip_inputs.to_uint8`).
+        image: ``(H, W, 3)`` uint8, or float in [0, 1] (converted as in :func:`castgate.generation.clip_inputs.to_uint8`).
 
     Returns:
         True when one or more faces are found.

@@ -24,7 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from castgate.errors import ModelFolderError
-from castgate.text_normalizer import TextNormalizer
+from castgate.generation.text_normalizer import TextNormalizer
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Image-token sampling for DalleBart: one ``lax.scan`` over image positions with a key/value cache.
 
-Pure functions of (params, inputs); jit them at the call site (``castgate.engine`` does, once per
+Pure functions of (params, inputs); jit them at the call site (``castgate.generation.engine`` does, once per
 shape). One step feeds the previous token of every row, reads that step's logits and picks the next
 token:
 

@@ -20,7 +20,7 @@ import logging
 import os
 from pathlib import Path
 
-from castgate.fileio import atomic_write_text
+from castgate.batch.fileio import atomic_write_text
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Journal operations on a manifest: fold a journal into a manifest, and diff two manifests into operations.
 
-Pure (no disk). The journal (:mod:`castgate.journal`) records operations; a manifest is what they fold to:
+Pure (no disk). The journal (:mod:`castgate.batch.journal`) records operations; a manifest is what they fold to:
 
 ========  =====================================================================================
 ``set``   ``{"fields": {name: value}}``: top-level fields (the header at seq 0: batch, request, …)
@@ -30,7 +30,7 @@ _LABEL_KEYS = ("labels", "human_labels", "audit")
 
 def plain(obj: Any) -> Any:
     """A manifest dataclass (or anything holding them) as plain JSON data."""
-    from castgate.manifest import _fields_of
+    from castgate.batch.manifest import _fields_of
 
     return json.loads(json.dumps(obj, default=_fields_of, ensure_ascii=False))
 
