@@ -16,7 +16,7 @@ from castgate.batch.fileio import (UnsafePathError, atomic_write_bytes, ensure_i
                                    remove_stale_temp_files, temp_prefix)
 from castgate.batch.manifest import manifest_path, read_manifest
 from castgate.errors import CastgateError, ManifestError, OutputFolderError
-from castgate.generation.generate import _check_output, _prepare_output, check_free_space
+from castgate.generation.generate import _check_output, prepare_output, check_free_space
 from castgate.review import review_plate
 
 
@@ -42,7 +42,7 @@ def test_finding_3_a_folder_of_the_users_files_is_refused(tmp_path: Path):
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / ".env.tmpl").write_text("SECRET=1")
     with pytest.raises(OutputFolderError, match="not a castgate batch"):
-        _prepare_output(tmp_path / "out")
+        prepare_output(tmp_path / "out")
     assert os.listdir(tmp_path / "out") == [".env.tmpl"]
 
 

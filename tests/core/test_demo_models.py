@@ -7,8 +7,9 @@ import logging
 
 import numpy as np
 
-from castgate.generation.engine import SamplingSettings, TextToImage, verify_model_folder
+from castgate.generation.engine import SamplingSettings, TextToImage
 from castgate.weights.demo_models import DALLE_FOLDER, VQGAN_FOLDER, ensure_demo_models
+from castgate.weights.verify import verify_model_folder
 
 
 def test_demo_folders_have_the_published_layout_and_say_they_are_noise(demo_model_dirs):

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from castgate.errors import ModelFolderError, UnsupportedModelError
-from castgate.generation.engine import SamplingSettings, TextToImage, compiled_token_sampler, verify_model_folder
+from castgate.generation.engine import SamplingSettings, TextToImage, compiled_token_sampler
+from castgate.weights.verify import verify_model_folder
 
 GREEDY = SamplingSettings(condition_scale=3.0, top_k=1)
 SAMPLED = SamplingSettings(condition_scale=3.0, top_k=8, temperature=0.9)

@@ -63,9 +63,9 @@ def balance(ctx: click.Context, target: Path, batch_dir: Path | None, cast: int 
             emit(result.to_dict(), format_recast(result, target), as_json)
             ctx.exit(result.exit_code)
         from castgate.batch.manifest import read_manifest
-        from castgate.generation.generate import _request_of
+        from castgate.generation.generate import request_of
 
-        request, batch_dir = _request_of(read_manifest(target)), target
+        request, batch_dir = request_of(read_manifest(target)), target
     else:
         from castgate.request import load_request
 

@@ -28,7 +28,7 @@ def verify(ctx: click.Context, folder: Path, deep: bool, rehash: bool, as_json: 
     weights; --deep reads them all. Exits 0 when the folder is usable, 2 when a file is missing or a
     problem is found.
     """
-    from castgate.generation.engine import describe_verification, verify_model_folder
+    from castgate.weights.verify import describe_verification, verify_model_folder
 
     report = verify_model_folder(folder, deep=deep, rehash=rehash)
     emit(report, describe_verification(report), as_json)

@@ -63,7 +63,7 @@ class DalleGenerator:
 
     def generate(self, prompts: Sequence[str], seeds: Sequence[int]) -> Sequence[Any]:
         from castgate.errors import ModelFolderError
-        from castgate.generation.generate import _sampling_settings
+        from castgate.generation.generate import sampling_settings
 
         if self.engine is None:
             from castgate.generation.engine import TextToImage  # JAX only when there is something to generate
@@ -74,5 +74,5 @@ class DalleGenerator:
                 raise ModelFolderError("the checkpoint files changed while castgate was reading them",
                                        where=str(self.folders["dalle"].parent),
                                        fix="Wait until the model folders are copied completely, then run again")
-        return self.engine.generate(list(prompts), list(seeds), _sampling_settings(self.request),
+        return self.engine.generate(list(prompts), list(seeds), sampling_settings(self.request),
                                     batch_size=self.request.sampling.batch_size)

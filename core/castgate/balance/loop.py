@@ -240,9 +240,9 @@ def run_settings(request: Request, quota: str | Path | Quota | None, cast: int |
 
 def prepare_batch(batch_dir: Path, request: Request, generator: Generator, colour: Any) -> None:
     """Create the batch folder and manifest, or check that an existing one is this request's."""
-    from castgate.generation.generate import _prepare_output
+    from castgate.generation.generate import prepare_output
 
-    _prepare_output(batch_dir)
+    prepare_output(batch_dir)
     _start_or_resume(batch_dir, request, generator, colour)
 
 

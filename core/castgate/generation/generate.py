@@ -125,7 +125,7 @@ def generate_batch(request: Request, batch_dir: Path, *, models_root: Path | Non
             raise ModelFolderError("the checkpoint files changed while castgate was reading them",
                                    where=str(folders["dalle"].parent),
                                    fix="Wait until the model folders are copied completely, then run again")
-    _prepare_output(batch_dir)
+    prepare_output(batch_dir)
     with locked(batch_dir, files=files):
         current, _ = read_state(files)
         if current is None:
@@ -141,7 +141,7 @@ def generate_batch(request: Request, batch_dir: Path, *, models_root: Path | Non
     for start in range(0, len(todo), chunk_size):
         chunk = todo[start:start + chunk_size]
         images = engine.generate([p.role.prompt for p in chunk], [p.seed for p in chunk],
-                                 _sampling_settings(request), batch_size=chunk_size)
+                                 sampling_settings(request), batch_size=chunk_size)
         new = [write_plate(batch_dir, request, p, image, colour, model_hash) for p, image in zip(chunk, images)]
         with locked(batch_dir, files=files):    # one line per plate; nothing else is rewritten
             append_operations(files, [gen_op(plate) for plate in new])
@@ -161,7 +161,8 @@ def generate_batch(request: Request, batch_dir: Path, *, models_root: Path | Non
     return manifest
 
 
-def _sampling_settings(request: Request):
+def sampling_settings(request: Request):
+    """The engine's sampling settings for a request (generate and balance's generators share them)."""
     from castgate.generation.engine import SamplingSettings
 
     return SamplingSettings(condition_scale=request.sampling.condition_scale, top_k=request.sampling.top_k or None,
@@ -240,7 +241,7 @@ def _check_output(batch_dir: Path) -> None:
         ensure_inside(batch_dir, batch_dir / name)
 
 
-def _prepare_output(batch_dir: Path) -> None:
+def prepare_output(batch_dir: Path) -> None:
     """Create the batch folder, prove it is writable, and drop temp files that castgate processes of this
     host left when they died; temp files of a live process (another generate or shard writing now) or of
     another host are left alone, and so is anything castgate did not name (finding 3 of issue 14).
@@ -377,7 +378,7 @@ def merge_batch(batch_dir: Path, models_root: Path | None = None) -> Manifest:
     if manifest_path(batch_dir).is_file():
         found.append(read_manifest(batch_dir))
     if found:
-        request = _request_of(found[0])
+        request = request_of(found[0])
         have = {p.id for m in found for p in m.plates}
         missing = sorted(p.plate_id for p in plan(request) if p.plate_id not in have)
         if missing:
@@ -385,7 +386,7 @@ def merge_batch(batch_dir: Path, models_root: Path | None = None) -> Manifest:
                                 "merged", where=str(batch_dir),
                                 fix="Wait for every shard to finish (or rerun the failed ones), then merge again")
     manifest = merge_parts(batch_dir)
-    request = _request_of(manifest)
+    request = request_of(manifest)
     clip = model_folders(request, models_root).get("clip")
     files = BatchFiles.of_batch(batch_dir)
     with locked(batch_dir, files=files):
@@ -396,7 +397,8 @@ def merge_batch(batch_dir: Path, models_root: Path | None = None) -> Manifest:
     return manifest
 
 
-def _request_of(manifest: Manifest) -> Request:
+def request_of(manifest: Manifest) -> Request:
+    """The request a manifest was made from, parsed again (an invalid one is a ManifestError)."""
     from castgate.request import parse_request
 
     try:
