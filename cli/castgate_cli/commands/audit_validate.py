@@ -117,19 +117,20 @@ def command_line(ctx: click.Context) -> str:
 
 
 def _percent(part: int, whole: int) -> str:
-    return f"{part}/{whole} ({100 * part / whole:.0f} %)" if whole else "-"
+    """``198/221 (89.6 %)``: one decimal, so a rate just under a floor never prints as the floor."""
+    return f"{part}/{whole} ({100 * part / whole:.1f} %)" if whole else "-"
 
 
 def report_text(result: dict[str, Any]) -> str:
     """The per-band table for people."""
     lines = [f"{result['error_table']['set']}", "",
-             f"{'Monk':6s} {'faces read':>16s} {'gender abstained':>18s} {'gender wrong (answered)':>24s} "
-             f"{'Monk within ±1':>16s} {'lighter/darker right':>21s}"]
+             f"{'Monk':6s} {'faces read':>18s} {'gender abstained':>18s} {'gender wrong (answered)':>24s} "
+             f"{'Monk within ±1':>18s} {'lighter/darker right':>21s}"]
     for name, band in result["bands"].items():
-        lines.append(f"{name:6s} {_percent(band['faces_read'], band['cases']):>16s} "
+        lines.append(f"{name:6s} {_percent(band['faces_read'], band['cases']):>18s} "
                      f"{_percent(band['gender_abstained'], band['gender_cases']):>18s} "
                      f"{_percent(band['gender_wrong'], band['gender_answered']):>24s} "
-                     f"{_percent(band['monk_within_1'], band['monk_measured']):>16s} "
+                     f"{_percent(band['monk_within_1'], band['monk_measured']):>18s} "
                      f"{_percent(band['skin_group_correct'], band['skin_group_answered']):>21s}")
     lines.append("")
     for group, figures in result["groups"].items():
