@@ -94,6 +94,7 @@ def test_a_swatch_in_shade_keeps_its_monk_tone_within_one_step():
     half_lit_pale = st.srgb_to_lab(st.linear_to_srgb(st.srgb_to_linear(st.hex_to_rgb(st.MONK_SWATCHES[1])) * 0.5))
     nearest = int(np.argmin(np.linalg.norm(st.monk_lab() - half_lit_pale, axis=1))) + 1
     assert nearest >= 4 and st.monk_tone(half_lit_pale) in ("1", "2", "3")
+    assert int(st.monk_tone(half_lit_pale, shade_penalty=100.0)) == nearest   # a prior that forbids shade
 
 
 def test_a_side_lit_face_is_measured_where_the_light_falls_or_not_at_all():

@@ -387,8 +387,8 @@ def methods(settings: AuditSettings) -> dict[str, str]:
                       f"{settings.skin_group_threshold:.2f}",
         "fitzpatrick": f"{detection}; {skin}; ITA = atan2(L*-50, b*) to Fitzpatrick I-VI by table {table.name}",
         "monk": f"{detection}; {skin}; Monk Skin Tone swatch nearest in CIEDE2000 with shade discounted "
-                f"({100 * skin_tone.MONK_SHADING_RANGE[0]:g}-{100 * skin_tone.MONK_SHADING_RANGE[1]:g} % of the "
-                f"light, {skin_tone.MONK_SHADING_COST:g} ΔE per unit of its log)",
+                f"(each swatch at {100 * skin_tone.MONK_SHADING_RANGE[0]:g}-"
+                f"{100 * skin_tone.MONK_SHADING_RANGE[1]:g} % of the light)",
     }
 
 

@@ -92,10 +92,11 @@ CLIP_HIGH = 250
 CLIP_LOW = 3
 LIT_SHARE = 0.15          # the lit skin: this brightest share of the skin pixels by L* ...
 LIT_MIN_PIXELS = 40       # ... but at least this many pixels (at most the brighter half), for small faces
-# A face in shade shows its swatch darker: swatch k seen at shading a (linear light x a, a in this range)
-# costs ΔE00 + MONK_SHADING_COST * |ln a|, so a face at half the key light is one swatch step of ΔE away.
+# A face in shade shows its swatch darker: Monk compares the lit skin with each swatch seen at any light
+# level in this range (linear light x a), with no penalty for shade: LIT_SHARE and the penalty were chosen
+# by leave-one-photo-out on the default validation set (scripts/select_skin_settings.py), and every
+# held-out photo chose no penalty.
 MONK_SHADING_RANGE = (0.5, 1.0)
-MONK_SHADING_COST = 8.0
 
 
 @dataclass(frozen=True)
@@ -226,36 +227,36 @@ _MONK_SHADED: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def monk_shaded_lab() -> tuple[np.ndarray, np.ndarray]:
-    """Each Monk swatch seen in shade: CIELAB ``[10, S, 3]`` of the swatch at S shadings spread over
-    :data:`MONK_SHADING_RANGE` (linear light times the shading), and the cost of each shading ``[S]``."""
+    """Each Monk swatch seen in shade: CIELAB ``[10, S, 3]`` of the swatch at S light levels spread over
+    :data:`MONK_SHADING_RANGE` (linear light times the level), and the levels ``[S]``."""
     global _MONK_SHADED
     if _MONK_SHADED is None:
         low, high = MONK_SHADING_RANGE
-        shading = np.exp(np.linspace(math.log(low), math.log(high), 29))
+        levels = np.exp(np.linspace(math.log(low), math.log(high), 29))
         linear = np.stack([srgb_to_linear(hex_to_rgb(code)) for code in MONK_SWATCHES])
-        shaded = linear_to_srgb(linear[:, None, :] * shading[None, :, None])
-        _MONK_SHADED = (srgb_to_lab(shaded), MONK_SHADING_COST * np.abs(np.log(shading)))
+        _MONK_SHADED = (srgb_to_lab(linear_to_srgb(linear[:, None, :] * levels[None, :, None])), levels)
     return _MONK_SHADED
 
 
-def monk_distances(lab: Sequence[float]) -> np.ndarray:
+def monk_distances(lab: Sequence[float], shade_penalty: float = 0.0) -> np.ndarray:
     """How far ``lab`` is from each Monk swatch, ``[10]``: the CIEDE2000 distance to the swatch seen at
-    the best shading in :data:`MONK_SHADING_RANGE`, plus that shading's cost (:data:`MONK_SHADING_COST`
-    per unit of its natural log). At full light this is the plain CIEDE2000 distance.
+    the light level in :data:`MONK_SHADING_RANGE` that matches best (plus ``shade_penalty`` ΔE per unit
+    of the level's natural log, a prior against shade; 0 by default, see :data:`MONK_SHADING_RANGE`). At
+    full light each swatch is at distance 0 from itself.
 
     People judge a tone with the shade discounted: a pale face in shade is still pale, though its
     lit-skin L* may sit nearer a darker swatch's."""
     from skimage.color import deltaE_ciede2000
 
-    shaded, cost = monk_shaded_lab()
+    shaded, levels = monk_shaded_lab()
     sample = np.broadcast_to(np.asarray(lab, dtype=np.float64), shaded.shape)
-    distances = np.asarray(deltaE_ciede2000(sample, shaded), dtype=np.float64) + cost[None, :]
-    return distances.min(axis=1)
+    distances = np.asarray(deltaE_ciede2000(sample, shaded), dtype=np.float64)
+    return (distances + shade_penalty * np.abs(np.log(levels))[None, :]).min(axis=1)
 
 
-def monk_tone(lab: Sequence[float]) -> str:
+def monk_tone(lab: Sequence[float], shade_penalty: float = 0.0) -> str:
     """The Monk tone (``"1"`` .. ``"10"``) that best explains ``lab`` (:func:`monk_distances`)."""
-    return str(int(np.argmin(monk_distances(lab))) + 1)
+    return str(int(np.argmin(monk_distances(lab, shade_penalty))) + 1)
 
 
 def monk_probabilities(lab: Sequence[float], sigma_de: float, distances: np.ndarray | None = None
