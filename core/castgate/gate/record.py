@@ -13,18 +13,23 @@ from castgate.gate.results import GateResult
 _RECORDED_PLATE_IDS = 50  # per problem, in the manifest's verdict record
 
 
+class BatchChanged(ManifestError):
+    """The plates changed between reading the batch and recording its verdict (a review or an audit
+    landed meanwhile): the verdict would be stale."""
+
+
 def record_verdict(batch_dir: Path, result: GateResult, *, gated: Manifest) -> Manifest:
     """Store the verdict in ``Manifest.verdict`` and add a ``gate`` event, under the manifest lock.
 
     Raises:
-        ManifestError: the plates changed since ``gated`` was read (the verdict would be stale).
+        BatchChanged: the plates changed since ``gated`` was read (the verdict would be stale).
     """
     record = verdict_record(result)
 
     def change(current: Manifest) -> Manifest:
         if current.plates != gated.plates:
-            raise ManifestError("the batch changed while it was being gated", where=str(batch_dir),
-                                fix="Run castgate gate again")
+            raise BatchChanged("the batch changed while it was being gated", where=str(batch_dir),
+                               fix="Run castgate gate again")
         return dataclasses.replace(current, verdict=record).with_event(
             "gate", verdict=result.verdict, exit_code=result.exit_code, question=result.question,
             quota=result.quota.name,

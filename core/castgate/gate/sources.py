@@ -11,11 +11,14 @@ from castgate.batch.manifest import Manifest, read_manifest
 from castgate.errors import LabelsFileError
 from castgate.gate.error_model import ErrorModel, resolve_error_table
 from castgate.gate.judge import evaluate_manifest, evaluate_tallies, resolve_question, table_evidence
-from castgate.gate.record import record_verdict
+from castgate.gate.record import BatchChanged, record_verdict
 from castgate.gate.results import CAST, GENERATOR, GateResult
 from castgate.gate.tally import tally_label_table
 from castgate.labels_table import LabelTable, read_label_table
 from castgate.quotas import DEFAULT_QUOTA, Quota, load_quota
+
+
+GATE_ATTEMPTS = 5   # a batch that keeps changing while it is gated (reviews, an audit) is gated again this often
 
 
 def default_quota_name(manifest: Manifest) -> str:
@@ -40,8 +43,12 @@ def gate_batch(batch_dir: Path, quota: str | Path | Quota | None = None, *, reco
         question: ``"cast"`` (default for a batch) or ``"generator"``; default: the quota's, else cast.
         error_table: the labeller's error table for the cast question; default: the one shipped.
 
+    A review or an audit that lands while the batch is being gated makes the verdict stale: the batch is
+    read and gated again (up to :data:`GATE_ATTEMPTS` times), so the verdict recorded is that of the
+    plates as they are when it is written.
+
     Raises:
-        ManifestError: no or invalid manifest; or the batch changed while it was being gated.
+        ManifestError: no or invalid manifest; or the batch kept changing while it was being gated.
         QuotaFileError: the quota cannot be loaded.
         ErrorTableError: the error table cannot be read.
 
@@ -50,20 +57,27 @@ def gate_batch(batch_dir: Path, quota: str | Path | Quota | None = None, *, reco
         'PASS'
     """
     batch_dir = Path(batch_dir)
-    manifest = read_manifest(batch_dir)
-    result = gate_manifest(manifest, batch_dir, quota, verify_files=verify_files, on_progress=on_progress,
-                           question=question, error_table=error_table)
-    if record:
+    for attempt in range(1, GATE_ATTEMPTS + 1):
+        manifest = read_manifest(batch_dir)
+        result = gate_manifest(manifest, batch_dir, quota, verify_files=verify_files, on_progress=on_progress,
+                               question=question, error_table=error_table)
+        if not record:
+            return result
         try:
             record_verdict(batch_dir, result, gated=manifest)
-            result = dataclasses.replace(result, recorded=True)
+            return dataclasses.replace(result, recorded=True)
+        except BatchChanged as changed:
+            if attempt == GATE_ATTEMPTS:
+                raise BatchChanged(f"the batch changed while it was being gated, {GATE_ATTEMPTS} times in a row",
+                                   where=str(batch_dir), fix="Gate it when the reviews and audits writing to it "
+                                   "have finished") from changed
         except OSError as error:
             # Read-only or full storage (a farm pre-check on a published batch): the verdict was judged
             # from the files and stands; only its record is missing, and the output says so.
-            result = dataclasses.replace(result, unrecorded=(
+            return dataclasses.replace(result, unrecorded=(
                 f"the verdict was not written into {batch_dir} ({error.strerror or error}); give castgate "
                 "write access to the batch folder to record it, or pass --no-record"))
-    return result
+    raise AssertionError("unreachable")
 
 
 def gate_manifest(manifest: Manifest, batch_dir: Path | None, quota: str | Path | Quota | None = None, *,
