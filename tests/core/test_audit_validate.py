@@ -88,6 +88,15 @@ def test_ita_series_must_fall_from_light_to_dark():
     assert ita_monotone([point(1, 50.0), point(5, 30.0), point(9, -40.0)])["monotone"] == 1
     assert ita_monotone([point(1, 50.0), point(5, 55.0)])["not_monotone"] == ["p/m/f"]
 
+    def other(monk, ita, series):
+        return dataclasses.replace(point(monk, ita), series=series)
+    # one series of photo p dips, but the median of p's three series still falls; photo q's does not
+    figures = ita_monotone([point(1, 50.0), point(5, 55.0), other(1, 50.0, "p/m/g"), other(5, 30.0, "p/m/g"),
+                            other(1, 52.0, "p/n/f"), other(5, 31.0, "p/n/f"),
+                            other(1, 10.0, "q/m/f"), other(5, 12.0, "q/m/f")])
+    assert (figures["series"], figures["monotone"], figures["not_monotone"]) == (4, 2, ["p/m/f", "q/m/f"])
+    assert (figures["photos"], figures["photos_monotone"], figures["photos_not_monotone"]) == (2, 1, ["q"])
+
 
 def test_detection_parity_compares_monk_7_10_with_1_3_and_finds_the_worst_small_face_tone():
     def case(monk, read, framing):

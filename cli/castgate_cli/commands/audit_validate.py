@@ -165,7 +165,9 @@ def report_text(result: dict[str, Any]) -> str:
     series = result["ita_series"]
     if series["series"]:
         lines.append(f"ITA falls from Monk 1 to 10 in {series['monotone']} of {series['series']} photo series"
-                     + (f" (not: {', '.join(series['not_monotone'])})" if series["not_monotone"] else ""))
+                     + (f" (not: {', '.join(series['not_monotone'])})" if series["not_monotone"] else "")
+                     + f"; for {series['photos_monotone']} of {series['photos']} photos by the median of their series"
+                     + (f" (not: {', '.join(series['photos_not_monotone'])})" if series["photos_not_monotone"] else ""))
     if result.get("table_written"):
         lines.append(f"error table written to {result['table_written']}")
     if result.get("calibration_written"):

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
+
 from castgate import __version__
 from castgate.audit.settings import AuditSettings
 from castgate.audit.validation_set import Case
@@ -288,18 +290,27 @@ def tone_figures(outcomes: Sequence[Outcome]) -> dict[str, Any]:
 
 
 def ita_monotone(outcomes: Sequence[Outcome]) -> dict[str, Any]:
-    """Per photo series, does the measured ITA fall strictly from lighter to darker Monk tones (over the
-    tones whose skin was measured)?"""
+    """Does the measured ITA fall strictly from lighter to darker Monk tones (over the tones whose skin
+    was measured)? Per photo series (photo/method/framing), and per photo with the median ITA of its
+    series at each tone."""
     series: dict[str, list[tuple[int, float]]] = {}
     for o in outcomes:
         if o.series and o.monk is not None and o.ita is not None:
             series.setdefault(o.series, []).append((o.monk, o.ita))
-    broken = []
-    for name, points in sorted(series.items()):
-        values = [ita for _, ita in sorted(points)]
-        if any(a <= b for a, b in zip(values, values[1:])):
-            broken.append(name)
-    return {"series": len(series), "monotone": len(series) - len(broken), "not_monotone": broken}
+    by_photo: dict[str, dict[int, list[float]]] = {}
+    for name, points in series.items():
+        for monk, ita in points:
+            by_photo.setdefault(name.split("/")[0], {}).setdefault(monk, []).append(ita)
+    broken = sorted(name for name, points in series.items() if not _falls([ita for _, ita in sorted(points)]))
+    photos_broken = sorted(photo for photo, tones in by_photo.items()
+                           if not _falls([float(np.median(tones[monk])) for monk in sorted(tones)]))
+    return {"series": len(series), "monotone": len(series) - len(broken), "not_monotone": broken,
+            "photos": len(by_photo), "photos_monotone": len(by_photo) - len(photos_broken),
+            "photos_not_monotone": photos_broken}
+
+
+def _falls(values: Sequence[float]) -> bool:
+    return all(a > b for a, b in zip(values, values[1:]))
 
 
 def error_table(outcomes: Sequence[Outcome], methods: Mapping[str, str], *, made_by: str,
