@@ -78,14 +78,14 @@ def test_finding_16_a_config_json_that_is_a_list_is_an_input_error(tmp_path: Pat
 def test_finding_19_a_gate_on_read_only_or_full_storage_still_gives_its_verdict(batch: Path, monkeypatch, code):
     """The verdict is judged from the files; only its record fails. The gate prints it, says it was not
     recorded and why, and exits with the verdict's own code (a farm pre-check on published storage)."""
-    import castgate.gate.record
+    import castgate.gate.sources
 
     judged = run("gate", str(batch), "--no-record", "--json")
     expected = json.loads(judged.stdout)
 
     def fails(*args, **kwargs):
         raise OSError(code, os.strerror(code), str(batch / "journal.jsonl"))
-    monkeypatch.setattr(castgate.gate.record, "update_manifest", fails)
+    monkeypatch.setattr(castgate.gate.sources, "update_manifest", fails)
     result = run("gate", str(batch), "--json")
     assert result.exit_code == judged.exit_code == expected["exit_code"]
     answer = json.loads(result.stdout)

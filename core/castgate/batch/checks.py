@@ -89,6 +89,8 @@ class PlateFilesMatch(Check):
     """Every file of every kept plate exists and still has the SHA-256 the manifest recorded.
 
     Hashing runs on a few threads (hashlib releases the GIL); ``on_progress(done, total)`` reports it.
+    One instance remembers what it verified (per file and recorded hash), so a gate that judges the
+    batch again (a review landed meanwhile) hashes only the files it has not seen.
     """
 
     name = "plate_files_match"
@@ -99,6 +101,7 @@ class PlateFilesMatch(Check):
     def __init__(self, on_progress: ProgressCallback | None = None, workers: int | None = None):
         self.on_progress = on_progress
         self.workers = workers or min(8, (os.cpu_count() or 2))
+        self._verified: dict[tuple[str, str], str | None] = {}   # (file, recorded hash) -> what is wrong
 
     def find_problems(self, manifest: Manifest, batch_dir: Path | None) -> list[Problem]:
         if batch_dir is None:
@@ -121,12 +124,16 @@ class PlateFilesMatch(Check):
                 return plate_id, f"{rel_path} cannot be read ({exc.strerror or exc})"
             return plate_id, None if actual == expected else f"{rel_path} differs from its recorded hash"
 
+        fresh = [job for job in jobs if (job[2], job[3]) not in self._verified]
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            for done, (plate_id, why) in enumerate(pool.map(verify, jobs), start=1):
-                if why is not None:
-                    changed.setdefault(plate_id, []).append(why)
-                if self.on_progress is not None and (done % 256 == 0 or done == len(jobs)):
-                    self.on_progress(done, len(jobs))
+            for done, (job, (_, why)) in enumerate(zip(fresh, pool.map(verify, fresh)), start=1):
+                self._verified[(job[2], job[3])] = why
+                if self.on_progress is not None and (done % 256 == 0 or done == len(fresh)):
+                    self.on_progress(done, len(fresh))
+        for plate_id, _, rel_path, expected in jobs:
+            why = self._verified[(rel_path, expected)]
+            if why is not None:
+                changed.setdefault(plate_id, []).append(why)
         if not changed:
             return []
         details = [why for whys in changed.values() for why in whys]

@@ -24,18 +24,20 @@ def record_verdict(batch_dir: Path, result: GateResult, *, gated: Manifest) -> M
     Raises:
         BatchChanged: the plates changed since ``gated`` was read (the verdict would be stale).
     """
-    record = verdict_record(result)
-
     def change(current: Manifest) -> Manifest:
         if current.plates != gated.plates:
             raise BatchChanged("the batch changed while it was being gated", where=str(batch_dir),
                                fix="Run castgate gate again")
-        return dataclasses.replace(current, verdict=record).with_event(
-            "gate", verdict=result.verdict, exit_code=result.exit_code, question=result.question,
-            quota=result.quota.name,
-            quota_source=result.quota.source, summary=result.summary)
+        return with_verdict(current, result)
 
     return update_manifest(batch_dir, change)
+
+
+def with_verdict(manifest: Manifest, result: GateResult) -> Manifest:
+    """The manifest with ``result`` as its verdict and a ``gate`` event."""
+    return dataclasses.replace(manifest, verdict=verdict_record(result)).with_event(
+        "gate", verdict=result.verdict, exit_code=result.exit_code, question=result.question,
+        quota=result.quota.name, quota_source=result.quota.source, summary=result.summary)
 
 
 def verdict_record(result: GateResult) -> dict[str, Any]:

@@ -6,19 +6,16 @@ import dataclasses
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from castgate.batch.checks import UNAUDITABLE, Problem, ProgressCallback, default_checks, run_checks
-from castgate.batch.manifest import Manifest, read_manifest
+from castgate.batch.checks import UNAUDITABLE, Check, Problem, ProgressCallback, default_checks, run_checks
+from castgate.batch.manifest import Manifest, read_manifest, update_manifest
 from castgate.errors import LabelsFileError
 from castgate.gate.error_model import ErrorModel, resolve_error_table
 from castgate.gate.judge import evaluate_manifest, evaluate_tallies, resolve_question, table_evidence
-from castgate.gate.record import BatchChanged, record_verdict
+from castgate.gate.record import with_verdict
 from castgate.gate.results import CAST, GENERATOR, GateResult
 from castgate.gate.tally import tally_label_table
 from castgate.labels_table import LabelTable, read_label_table
 from castgate.quotas import DEFAULT_QUOTA, Quota, load_quota
-
-
-GATE_ATTEMPTS = 5   # a batch that keeps changing while it is gated (reviews, an audit) is gated again this often
 
 
 def default_quota_name(manifest: Manifest) -> str:
@@ -43,12 +40,13 @@ def gate_batch(batch_dir: Path, quota: str | Path | Quota | None = None, *, reco
         question: ``"cast"`` (default for a batch) or ``"generator"``; default: the quota's, else cast.
         error_table: the labeller's error table for the cast question; default: the one shipped.
 
-    A review or an audit that lands while the batch is being gated makes the verdict stale: the batch is
-    read and gated again (up to :data:`GATE_ATTEMPTS` times), so the verdict recorded is that of the
-    plates as they are when it is written.
+    The plate files are hashed first, without holding the batch lock. If a review or an audit landed
+    meanwhile, the batch is judged again under the lock, as it is then (only files not yet hashed are
+    hashed), and that verdict is recorded and returned: the verdict always belongs to the plates it is
+    stored with, and reviewers and audits at work never make the gate fail.
 
     Raises:
-        ManifestError: no or invalid manifest; or the batch kept changing while it was being gated.
+        ManifestError: no or invalid manifest.
         QuotaFileError: the quota cannot be loaded.
         ErrorTableError: the error table cannot be read.
 
@@ -57,39 +55,45 @@ def gate_batch(batch_dir: Path, quota: str | Path | Quota | None = None, *, reco
         'PASS'
     """
     batch_dir = Path(batch_dir)
-    for attempt in range(1, GATE_ATTEMPTS + 1):
-        manifest = read_manifest(batch_dir)
-        result = gate_manifest(manifest, batch_dir, quota, verify_files=verify_files, on_progress=on_progress,
-                               question=question, error_table=error_table)
-        if not record:
-            return result
-        try:
-            record_verdict(batch_dir, result, gated=manifest)
-            return dataclasses.replace(result, recorded=True)
-        except BatchChanged as changed:
-            if attempt == GATE_ATTEMPTS:
-                raise BatchChanged(f"the batch changed while it was being gated, {GATE_ATTEMPTS} times in a row",
-                                   where=str(batch_dir), fix="Gate it when the reviews and audits writing to it "
-                                   "have finished") from changed
-        except OSError as error:
-            # Read-only or full storage (a farm pre-check on a published batch): the verdict was judged
-            # from the files and stands; only its record is missing, and the output says so.
-            return dataclasses.replace(result, unrecorded=(
-                f"the verdict was not written into {batch_dir} ({error.strerror or error}); give castgate "
-                "write access to the batch folder to record it, or pass --no-record"))
-    raise AssertionError("unreachable")
+    manifest = read_manifest(batch_dir)
+    if not isinstance(quota, Quota):
+        quota = load_quota(quota if quota is not None else default_quota_name(manifest))
+    checks = default_checks(quota.label_attributes, verify_files=verify_files, on_progress=on_progress)
+    result = gate_manifest(manifest, batch_dir, quota, question=question, error_table=error_table, checks=checks)
+    if not record:
+        return result
+    judged = [result]
+
+    def change(current: Manifest) -> Manifest:
+        if current.plates != manifest.plates:   # a review or an audit landed: judge the batch as it is now
+            judged.append(gate_manifest(current, batch_dir, quota, question=question, error_table=error_table,
+                                        checks=checks))
+        return with_verdict(current, judged[-1])
+
+    try:
+        update_manifest(batch_dir, change)
+    except OSError as error:
+        # Read-only or full storage (a farm pre-check on a published batch): the verdict was judged
+        # from the files and stands; only its record is missing, and the output says so.
+        return dataclasses.replace(judged[-1], unrecorded=(
+            f"the verdict was not written into {batch_dir} ({error.strerror or error}); give castgate "
+            "write access to the batch folder to record it, or pass --no-record"))
+    return dataclasses.replace(judged[-1], recorded=True)
 
 
 def gate_manifest(manifest: Manifest, batch_dir: Path | None, quota: str | Path | Quota | None = None, *,
                   verify_files: bool = True, on_progress: ProgressCallback | None = None,
-                  question: str | None = None, error_table: Path | str | None = None) -> GateResult:
-    """Run the checks and judge a manifest already read (records nothing; see :func:`gate_batch`)."""
+                  question: str | None = None, error_table: Path | str | None = None,
+                  checks: Sequence[Check] | None = None) -> GateResult:
+    """Run the checks (``checks``, default :func:`default_checks`) and judge a manifest already read
+    (records nothing; see :func:`gate_batch`)."""
     if not isinstance(quota, Quota):
         quota = load_quota(quota if quota is not None else default_quota_name(manifest))
     question = resolve_question(question, quota, CAST)
     model = ErrorModel.from_table(resolve_error_table(error_table), manifest.kept_plates) if question == CAST else None
-    checks = default_checks(quota.label_attributes, verify_files=verify_files and batch_dir is not None,
-                            on_progress=on_progress)
+    if checks is None:
+        checks = default_checks(quota.label_attributes, verify_files=verify_files and batch_dir is not None,
+                                on_progress=on_progress)
     problems = run_checks(checks, manifest, batch_dir)
     return evaluate_manifest(manifest, quota, problems=problems, question=question, model=model,
                              source={"kind": "batch", "path": str(batch_dir) if batch_dir else None,
