@@ -45,7 +45,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -334,9 +334,3 @@ def studio_cases(folder: Path, labels_csv: Path) -> list[Case]:
         truth = {a: v for a, v in truth.items() if v != "undetermined"}
         cases.append(Case(id=plate_id, truth=truth, make=functools.partial(str, images[plate_id])))
     return cases
-
-
-def iter_images(cases: Sequence[Case]) -> Iterator[tuple[Case, Any]]:
-    """Each case with its image, made one at a time."""
-    for case in cases:
-        yield case, case.make()

@@ -213,11 +213,6 @@ def plate_classes(evidence: Sequence[Evidence]) -> Counter:
     return classes
 
 
-def class_key(item: Evidence) -> ClassKey:
-    probabilities = item.probabilities
-    return (item.kind, item.label, None if probabilities is None else tuple(sorted(probabilities.items())))
-
-
 def category_range(classes: Mapping[ClassKey, int], category: str, tail: float) -> tuple[int, int, int, int, float]:
     """``(low, high, labelled, certain, expected)`` of the true count of ``category`` (module docstring)."""
     certain_count = labelled_count = any_count = 0
