@@ -13,11 +13,11 @@ Example:
 from __future__ import annotations
 
 import functools
-import hashlib
 from importlib import metadata
 from pathlib import Path
 
 from castgate.errors import ModelFolderError
+from castgate.weights.file_hashes import sha256_file
 
 
 def wheel_file(distribution: str, version: str, relative: str, sha256: str, *, what: str) -> Path:
@@ -48,6 +48,4 @@ def wheel_file(distribution: str, version: str, relative: str, sha256: str, *, w
     return path
 
 
-@functools.lru_cache(maxsize=32)
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+_sha256 = functools.lru_cache(maxsize=32)(sha256_file)   # a sweep checks the same photographs many times

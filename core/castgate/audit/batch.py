@@ -31,7 +31,7 @@ from typing import Any, Callable, Mapping
 
 from castgate import __version__
 from castgate.audit.settings import AuditSettings
-from castgate.batch.fileio import UnsafePathError, read_regular_file
+from castgate.batch.fileio import UnsafePathError, read_regular_file, sha256_regular_file
 from castgate.batch.manifest import (ATTRIBUTES, AuditRecord, AutoLabel, BatchFiles, Manifest, Plate, append_operations,
                                      locked, read_manifest, update_manifest, utc_now)
 from castgate.batch.manifest_ops import audit_op
@@ -96,7 +96,7 @@ def file_sha256(path: Path) -> str:
     """SHA-256 of a plate file's bytes; of zero bytes when it is missing or not a readable regular file
     (nothing could be read: the audit then records the plate as unreadable)."""
     try:
-        return hashlib.sha256(read_regular_file(Path(path))).hexdigest()
+        return sha256_regular_file(Path(path))
     except (OSError, UnsafePathError):
         return EMPTY_SHA256
 
