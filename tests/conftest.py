@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
+from shared_fixtures import fixtures_root
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports cv2 or Qt (STACK.md)
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -28,8 +28,8 @@ def castgate_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
-    """The shared fixtures folder: $CASTGATE_FIXTURES, else ../shared/fixtures beside the repository."""
-    folder = Path(os.environ.get("CASTGATE_FIXTURES", REPO.parent / "shared" / "fixtures"))
+    """The shared fixtures folder (:func:`shared_fixtures.fixtures_root`)."""
+    folder = fixtures_root()
     if not folder.is_dir():
         pytest.fail(f"reference fixtures not found at {folder}; set CASTGATE_FIXTURES")
     return folder

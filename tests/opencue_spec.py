@@ -7,14 +7,13 @@ XML parser against the DTD its DOCTYPE names; lxml (libxml2) does the same here.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 from lxml import etree
+from shared_fixtures import fixtures_root
 
-REPO = Path(__file__).resolve().parents[1]
-DTD_DIR = Path(os.environ.get("CASTGATE_FIXTURES", REPO.parent / "shared" / "fixtures")) / "opencue"
+DTD_DIR = fixtures_root() / "opencue"
 DOCTYPE = re.compile(r'<!DOCTYPE spec PUBLIC "[^"]+" "([^"]+)">')
 
 
