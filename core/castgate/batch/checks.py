@@ -107,31 +107,31 @@ class PlateFilesMatch(Check):
         if batch_dir is None:
             return []
         batch_dir = Path(batch_dir)
-        jobs = [(plate.id, kind, ref.path, ref.sha256)
-                for plate in manifest.kept_plates for kind, ref in plate.files.items()]
+        jobs = [(plate.id, ref.path, ref.sha256) for plate in manifest.kept_plates for ref in plate.files.values()]
         changed: dict[str, list[str]] = {}
 
-        def verify(job: tuple[str, str, str, str]) -> tuple[str, str | None]:
-            plate_id, kind, rel_path, expected = job
-            path = batch_dir / rel_path
+        def verify(file: tuple[str, str]) -> str | None:
+            """What is wrong with this file (relative path, recorded hash), or None."""
+            rel_path, expected = file
             try:
-                actual = sha256_regular_file(ensure_inside(batch_dir, path))
+                actual = sha256_regular_file(ensure_inside(batch_dir, batch_dir / rel_path))
             except FileNotFoundError:
-                return plate_id, f"{rel_path} is missing"
+                return f"{rel_path} is missing"
             except UnsafePathError as exc:  # a link, FIFO or device where a plate file should be
-                return plate_id, f"{rel_path} is not a regular file inside the batch ({exc})"
+                return f"{rel_path} is not a regular file inside the batch ({exc})"
             except OSError as exc:
-                return plate_id, f"{rel_path} cannot be read ({exc.strerror or exc})"
-            return plate_id, None if actual == expected else f"{rel_path} differs from its recorded hash"
+                return f"{rel_path} cannot be read ({exc.strerror or exc})"
+            return None if actual == expected else f"{rel_path} differs from its recorded hash"
 
-        fresh = [job for job in jobs if (job[2], job[3]) not in self._verified]
+        fresh = list(dict.fromkeys((path, expected) for _, path, expected in jobs
+                                   if (path, expected) not in self._verified))
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            for done, (job, (_, why)) in enumerate(zip(fresh, pool.map(verify, fresh)), start=1):
-                self._verified[(job[2], job[3])] = why
+            for done, (file, why) in enumerate(zip(fresh, pool.map(verify, fresh)), start=1):
+                self._verified[file] = why
                 if self.on_progress is not None and (done % 256 == 0 or done == len(fresh)):
                     self.on_progress(done, len(fresh))
-        for plate_id, _, rel_path, expected in jobs:
-            why = self._verified[(rel_path, expected)]
+        for plate_id, path, expected in jobs:
+            why = self._verified[(path, expected)]
             if why is not None:
                 changed.setdefault(plate_id, []).append(why)
         if not changed:
