@@ -12,10 +12,11 @@ import pytest
 
 from castgate.audit.retone import METHODS, retone
 from castgate.audit.skin_tone import MONK_SWATCHES, measure_skin
-from castgate.audit.validate import BANDS, TABLE_FORMAT, Outcome, error_table, ita_monotone, tone_figures, \
-    validate, write_error_table
+from castgate.audit.validate import BANDS, TABLE_FORMAT, Outcome, band_figures, error_table, ita_monotone, \
+    tone_figures, validate, write_error_table
 from castgate.audit.validation_set import PHOTOS, WHEEL_IMAGES, default_cases, frame, studio_cases, \
     wheel_image_path
+from castgate.batch.manifest import UNDETERMINED
 from castgate.errors import LabelsFileError, ModelFolderError
 
 SHIPPED_TABLE = Path(__file__).resolve().parents[2] / "core" / "castgate" / "data" / "labeller-error.json"
@@ -132,6 +133,15 @@ def test_a_small_face_is_measured_darker_at_every_darker_tone():
     assert report.ita_series["series"] == 1 and report.ita_series["not_monotone"] == [], report.ita_series
     band = report.bands["1-3"]
     assert band["monk_within_1"] == band["monk_measured"] == band["faces_read"] == 3, band
+
+
+def test_monk_within_one_counts_a_read_face_with_unmeasured_skin_as_a_miss():
+    unmeasured = dataclasses.replace(_outcome(2, "female", "lighter"), case_id="u",
+                                     labels={"gender": "female", "skin_group": UNDETERMINED,
+                                             "fitzpatrick": UNDETERMINED, "monk": UNDETERMINED})
+    band = band_figures([_outcome(1, "female", "lighter"), _outcome(3, "female", "lighter"), unmeasured])["1-3"]
+    assert (band["faces_read"], band["monk_measured"], band["monk_within_1"]) == (3, 2, 2)
+    assert band["monk_within_1_rate"] == 1.0 and band["monk_within_1_of_read_rate"] == round(2 / 3, 4)
 
 
 def test_studio_set_reads_a_folder_and_a_review_csv(tmp_path):

@@ -59,7 +59,8 @@ def validate(ctx: click.Context, images: Path | None, labels_csv: Path | None, p
     """Measure the auditor on a labelled set, per Monk band (1-3, 4-5, 6-7, 8-10).
 
     Prints faces read, gender abstentions and wrong labels among the answered ones, Monk within one
-    step, and lighter/darker accuracy; with --write-table, writes the per-skin-group error table that
+    step of the faces read (a face whose skin is unmeasured counts as a miss), and lighter/darker
+    accuracy; with --write-table, writes the per-skin-group error table that
     `castgate gate` reads. Default set: real photographs installed with castgate's dependencies,
     re-toned to every Monk swatch by three methods, at plate size and as 32 and 24 px faces
     (docs/audit.md).
@@ -125,12 +126,12 @@ def report_text(result: dict[str, Any]) -> str:
     """The per-band table for people."""
     lines = [f"{result['error_table']['set']}", "",
              f"{'Monk':6s} {'faces read':>18s} {'gender abstained':>18s} {'gender wrong (answered)':>24s} "
-             f"{'Monk within ±1':>18s} {'lighter/darker right':>21s}"]
+             f"{'Monk ±1 (of read)':>18s} {'lighter/darker right':>21s}"]
     for name, band in result["bands"].items():
         lines.append(f"{name:6s} {_percent(band['faces_read'], band['cases']):>18s} "
                      f"{_percent(band['gender_abstained'], band['gender_cases']):>18s} "
                      f"{_percent(band['gender_wrong'], band['gender_answered']):>24s} "
-                     f"{_percent(band['monk_within_1'], band['monk_measured']):>18s} "
+                     f"{_percent(band['monk_within_1'], band['faces_read']):>18s} "
                      f"{_percent(band['skin_group_correct'], band['skin_group_answered']):>21s}")
     lines.append("")
     for group, figures in result["groups"].items():

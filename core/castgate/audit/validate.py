@@ -173,6 +173,7 @@ def _figures(outcomes: Sequence[Outcome]) -> dict[str, Any]:
             "gender_wrong": len(wrong), "gender_wrong_rate": _rate(len(wrong), len(answered)),
             "monk_measured": len(monk_measured), "monk_within_1": len(within),
             "monk_within_1_rate": _rate(len(within), len(monk_measured)),
+            "monk_within_1_of_read_rate": _rate(len(within), len(read)),   # unmeasured skin counts as a miss
             "skin_group_answered": len(group_answered), "skin_group_correct": len(group_right),
             "skin_group_accuracy": _rate(len(group_right), len(group_answered))}
 
