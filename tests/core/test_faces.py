@@ -177,11 +177,12 @@ def test_blazeface_model_files_are_found_by_path_and_checked():
 
 
 @pytest.mark.parametrize("photo, method, tone", [("t1_b", "linear", 9), ("t1_c", "linear", 10),
-                                                 ("tom_hanks", "linear", 10), ("t1_a", "lab", 9)])
+                                                 ("tom_hanks", "linear", 10), ("t1_a", "lab", 9),
+                                                 ("t1_b", "multiply", 10), ("t1_a", "lab", 8)])
 def test_blazeface_reads_darker_24_px_faces(detector, photo, method, tone):
-    """24 px faces at Monk 9-10 from the validation set that the detector missed before its close-up view
-    and the tiles' boxes (the first two: boxes from the whole plate under 20 px; the last two: read only
-    with the close-up's 0.75-0.84)."""
+    """24 px faces at Monk 8-10 from the validation set that the detector missed before its close-up view
+    and the tiles' boxes (the first two: boxes from the whole plate under 20 px; the next two: read only
+    with the close-up's 0.75-0.84; the last two: only with the mirrored close-up, 0.61 and 0.83)."""
     from castgate.audit.validation_set import sweep_image
 
     image = sweep_image(photo, method, tone, "face24")
@@ -198,3 +199,32 @@ def test_blazeface_close_ups_skip_candidates_too_wide_for_them(detector):
     image = np.full((256, 256, 3), 128, np.uint8)
     large = Face(box=(40, 40, 199, 199), score=0.5, landmarks=GOOD.landmarks, source="full")
     assert detector._close_ups(image, [[large]]) == []
+
+
+def test_each_model_is_one_opinion_however_many_of_its_views_agree():
+    """One network errs alike on the same pixels flipped or enlarged: its views at 0.62 stay at 0.62, while
+    the two models at 0.62 agree (0.62 + the agreement bonus)."""
+    from castgate.audit.faces import AGREEMENT_BONUS, _places
+
+    def seen(*sources):
+        return _places([[Face(box=(100, 100, 130, 130), score=0.62, landmarks=GOOD.landmarks, source=source)]
+                        for source in sources], (256, 256))[0].score
+
+    assert seen("full", "full-mirror", "tiles") == pytest.approx(0.62)
+    assert seen("close-up", "close-up-mirror", "short-mirror") == pytest.approx(0.62)
+    assert seen("full", "short") == pytest.approx(0.62 + AGREEMENT_BONUS)
+    assert seen("tiles", "close-up-mirror") == pytest.approx(0.62 + AGREEMENT_BONUS)
+
+
+
+def test_detections_on_a_mirrored_crop_map_back_onto_the_plate():
+    from castgate.audit.blazeface import Detection
+    from castgate.audit.faces import _to_faces
+
+    keypoints = ((8.0, 12.0), (13.0, 12.0), (10.0, 15.0), (10.0, 18.0), (5.0, 13.0), (15.0, 13.0))
+    found = [Detection(box=(5.0, 10.0, 15.0, 20.0), score=0.8, keypoints=keypoints)]
+    face, = _to_faces(found, (256, 256), "close-up-mirror", mirrored=True, offset=(100, 50), frame_width=40)
+    assert face.box == (125, 60, 134, 69)                   # x 5..15 in a 40 px crop is 25..35 unflipped
+    assert face.landmarks[0] == (132.0, 62.0) and face.landmarks[4] == (130.0, 65.0)
+    plain, = _to_faces(found, (256, 256), "close-up", offset=(100, 50))
+    assert plain.box == (105, 60, 114, 69)

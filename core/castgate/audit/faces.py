@@ -172,13 +172,16 @@ class BlazeFaceDetector:
     when still none is found but some view saw a candidate (>= 0.3), or the face found is narrower than
     ``min_face_px`` (its box is then measured again), the full-range model on four overlapping corner
     tiles, each enlarged 1.6x (small faces), then, if still undecided, the short-range
-    model on square close-ups 2 and 4 widths wide around the (at most 3) strongest small candidates
-    (:meth:`_close_ups`: darker 24 px faces).
-    Detections of all views are grouped by place (IoU > 0.3). A place's *evidence* is the best view's
-    probability, or the second-best view's plus :data:`AGREEMENT_BONUS` when higher: a face is a place
-    whose evidence reaches ``detection_threshold`` (0.75), i.e. one view at 0.75 or two views at 0.60.
-    On 186 face-less frames (smooth and white noise, the demo model's plates) single views reached 0.69
-    and the second view 0.58; on the re-tone sweep real faces reach it at every tone (docs/audit.md).
+    model on square close-ups 2 and 4 widths wide around the (at most 3) strongest small candidates, and
+    on their mirror images (:meth:`_close_ups`: darker 24 px faces).
+    Detections of all views are grouped by place (IoU > 0.3). Each model is one *opinion*, the best of its
+    views (:data:`MODEL_OF_VIEW`): one network errs alike on the same pixels flipped or enlarged, so its
+    views never count as several that agree. A place's *evidence* is the more confident model's
+    probability, or the other model's plus :data:`AGREEMENT_BONUS` when higher: a face is a place whose
+    evidence reaches ``detection_threshold`` (0.75), i.e. one model at 0.75 or both at 0.60.
+    On 120 smooth and white noise frames one model reached at most 0.66 and the other 0.50; on 120 demo-model
+    plates 0.75 once (an 11 px texture, too small to read) and the other 0.50; on the re-tone sweep real
+    faces reach it at every tone (docs/audit.md).
     """
 
     name = "blazeface"
@@ -243,14 +246,15 @@ class BlazeFaceDetector:
         return faces
 
     def _close_ups(self, rgb: np.ndarray, views: list[list[Face]]) -> list[Face]:
-        """The short-range model on a square crop around each of the strongest candidates so far (one view).
+        """The short-range model on a square crop around each of the strongest candidates so far, and on the
+        crop's mirror image (one view).
 
         Crops :data:`CLOSE_UP_WIDTHS` candidate widths wide are enlarged to the short-range model's 128²,
         where the face fills a quarter to a half of it: the scale that model was made for. Darker 24 px faces
         on low-contrast photos reach only 0.6-0.7 on the full-range model at any enlargement (1.2x-3x
-        measured); the short-range close-up is the second view that makes them faces (docs/audit.md).
-        Candidates wider than a tile's share over the widest close-up are skipped: their crop would repeat
-        the whole-plate short-range view and count as a second opinion it is not.
+        measured); the short-range model's close-up is the second opinion that makes them faces
+        (docs/audit.md). Candidates wider than a tile's share over the widest close-up are skipped: their
+        crop would only repeat the whole-plate short-range view.
         """
         height, width = rgb.shape[:2]
         largest = TILE_SHARE * min(height, width)   # larger crops would repeat the whole-plate short view
@@ -269,12 +273,20 @@ class BlazeFaceDetector:
                 crop = np.ascontiguousarray(rgb[top:top + side, left:left + side])
                 faces += _to_faces(self._short.detect(crop, VIEW_FLOOR), (height, width), "close-up",
                                    offset=(left, top))
+                faces += _to_faces(self._short.detect(np.ascontiguousarray(crop[:, ::-1]), VIEW_FLOOR),
+                                   (height, width), "close-up-mirror", mirrored=True, offset=(left, top),
+                                   frame_width=side)
         return faces
 
 
 VIEW_FLOOR = 0.3            # detections a view reports (lower ones are no evidence)
 TILE_FLOOR = 0.3            # the tile view runs only when some whole-image view saw a candidate this strong
-AGREEMENT_BONUS = 0.15      # two views at 0.60 count as one at 0.75
+AGREEMENT_BONUS = 0.15      # both models at 0.60 count as one at 0.75
+# Which model each view runs. A model's views (mirror image, tiles, close-ups) are one opinion, never several
+# that agree: one network errs alike on the same pixels flipped or enlarged (on the demo model's noise plates
+# the short-range model's close-up and its whole-plate mirror view both reached 0.61 on one texture).
+MODEL_OF_VIEW = {"full": "full", "full-mirror": "full", "tiles": "full",
+                 "short": "short", "short-mirror": "short", "close-up": "short", "close-up-mirror": "short"}
 CLOSE_UP_WIDTHS = (2.0, 4.0)  # close-up view: crop sides in candidate box widths
 CLOSE_UP_CANDIDATES = 3     # close-up view: at most this many candidates, strongest first
 # Whose box and keypoints a place takes: the full-range model on the enlarged tiles, then on the whole plate
@@ -283,17 +295,23 @@ _BOX_RANK = {"tiles": 2, "full": 1}
 
 
 def _to_faces(detections: list, shape: tuple[int, int], source: str, *, mirrored: bool = False,
-              offset: tuple[int, int] = (0, 0)) -> list[Face]:
-    """BlazeFace detections as :class:`Face` in the plate's pixels (unmirrored, tile offset added)."""
+              offset: tuple[int, int] = (0, 0), frame_width: int | None = None) -> list[Face]:
+    """BlazeFace detections as :class:`Face` in the plate's pixels.
+
+    The detections were made on a frame: the plate, or a crop of it at ``offset``; with ``mirrored``, on
+    that frame flipped left to right (``frame_width`` wide; default the plate's width), flipped back here.
+    """
     height, width = shape
     dx, dy = offset
+    flip = width if frame_width is None else frame_width
     out = []
     for d in detections:
         x0, y0, x1, y1 = d.box
-        points = [(x + dx, y + dy) for x, y in d.keypoints]
+        points = list(d.keypoints)
         if mirrored:
-            x0, x1 = width - x1, width - x0
-            points = [(width - x, y) for x, y in points]
+            x0, x1 = flip - x1, flip - x0
+            points = [(flip - x, y) for x, y in points]
+        points = [(x + dx, y + dy) for x, y in points]
         box = (max(int(np.floor(x0 + dx)), 0), max(int(np.floor(y0 + dy)), 0),
                min(int(np.ceil(x1 + dx)) - 1, width - 1), min(int(np.ceil(y1 + dy)) - 1, height - 1))
         if box[2] - box[0] < 4 or box[3] - box[1] < 4:
@@ -321,7 +339,11 @@ def _places(views: list[list[Face]], shape: tuple[int, int]) -> list[Face]:
             places.append((face, {face.source: face.score}))
     out = []
     for best, scores in places:
-        ranked = sorted(scores.values(), reverse=True)
+        opinions: dict[str, float] = {}   # one per model: its best view
+        for source, score in scores.items():
+            model = MODEL_OF_VIEW[source]
+            opinions[model] = max(opinions.get(model, 0.0), score)
+        ranked = sorted(opinions.values(), reverse=True)
         evidence = max(ranked[0], ranked[1] + AGREEMENT_BONUS if len(ranked) > 1 else 0.0)
         views_text = ",".join(f"{k}:{v:.2f}" for k, v in sorted(scores.items(), key=lambda kv: -kv[1]))
         out.append(dataclasses.replace(best, score=min(evidence, 1.0), source=f"{best.source} ({views_text})"))

@@ -368,8 +368,9 @@ def methods(settings: AuditSettings) -> dict[str, str]:
         detection = (f"face detection: {stack['detector']}, on {stack['runtime']}; views: whole plate, the plate "
                      f"flipped left to right, four tiles enlarged 1.6x (which also re-measure a face found under "
                      f"{settings.min_face_px} px), short-range close-ups {close_ups} widths "
-                     f"wide around small candidates; a face where one view reaches {settings.face_threshold:.2f} "
-                     f"or two reach {settings.face_threshold - face_mod.AGREEMENT_BONUS:.2f}; exactly one "
+                     f"wide around small candidates and their mirror images; a face where one model (its best "
+                     f"view) reaches {settings.face_threshold:.2f} or both reach "
+                     f"{settings.face_threshold - face_mod.AGREEMENT_BONUS:.2f}; exactly one "
                      f"prominent face at least {settings.min_face_px} px wide, sharp, with plausible keypoints")
     flip = ", mean of the image and its mirror image" if settings.gender_flip_average else ""
     low, high = settings.gender_threshold_for("lighter"), settings.gender_threshold_for("darker")
