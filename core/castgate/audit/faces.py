@@ -283,8 +283,8 @@ VIEW_FLOOR = 0.3            # detections a view reports (lower ones are no evide
 TILE_FLOOR = 0.3            # the tile view runs only when some whole-image view saw a candidate this strong
 AGREEMENT_BONUS = 0.15      # both models at 0.60 count as one at 0.75
 # Which model each view runs. A model's views (mirror image, tiles, close-ups) are one opinion, never several
-# that agree: one network errs alike on the same pixels flipped or enlarged (on the demo model's noise plates
-# the short-range model's close-up and its whole-plate mirror view both reached 0.61 on one texture).
+# that agree: one network errs alike on the same pixels flipped or enlarged (on a demo model's noise plate the
+# short-range model reached 0.61 on one texture both in a mirrored close-up and on the mirrored plate).
 MODEL_OF_VIEW = {"full": "full", "full-mirror": "full", "tiles": "full",
                  "short": "short", "short-mirror": "short", "close-up": "short", "close-up-mirror": "short"}
 CLOSE_UP_WIDTHS = (2.0, 4.0)  # close-up view: crop sides in candidate box widths

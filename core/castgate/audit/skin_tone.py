@@ -9,8 +9,9 @@ Pure functions, no I/O. The steps (each is documented in docs/audit.md):
 2. **Skin pixels.** Transparent, clipped (any channel >= 250) and crushed (all channels <= 3) pixels
    are dropped; pixels are converted from sRGB to CIELAB (D65) in float (scikit-image, not 8-bit
    OpenCV Lab); a patch whose median disagrees with the others by more than
-   :data:`PATCH_DISAGREEMENT_DE` (30 ΔE) is dropped as hair, a hand or a hat; of the rest, pixels more than 2.5 robust standard deviations (MAD) from
-   the median in any channel are dropped, and more than 2 above it in L* (specular highlights).
+   :data:`PATCH_DISAGREEMENT_DE` (30 ΔE) is dropped as hair, a hand or a hat; of the rest, pixels more
+   than 2.5 robust standard deviations (MAD) from the median in any channel are dropped, and more than
+   2 above it in L* (specular highlights).
 3. **The lit skin**: the mean of the brightest :data:`LIT_SHARE` of the remaining pixels by L*, widened
    to at least :data:`LIT_MIN_PIXELS` pixels (at most the brighter half) on small faces; **ITA** =
    atan2(L* - 50, b*) * 180 / pi.
@@ -98,7 +99,7 @@ LIT_MIN_PIXELS = 40       # ... but at least this many pixels (at most the brigh
 # A face in shade shows its swatch darker: Monk compares the lit skin with each swatch seen at any light
 # level in this range (linear light x a), with no penalty for shade. LIT_SHARE, PATCH_DISAGREEMENT_DE and
 # the penalty were chosen by leave-one-photo-out on the default validation set
-# (scripts/select_skin_settings.py): every held-out photo chose 30 ΔE and no penalty.
+# (scripts/select_skin_settings.py): every held-out photo chose no penalty, ten of eleven 30 ΔE.
 MONK_SHADING_RANGE = (0.5, 1.0)
 
 
