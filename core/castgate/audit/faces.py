@@ -179,9 +179,8 @@ class BlazeFaceDetector:
     views never count as several that agree. A place's *evidence* is the more confident model's
     probability, or the other model's plus :data:`AGREEMENT_BONUS` when higher: a face is a place whose
     evidence reaches ``detection_threshold`` (0.75), i.e. one model at 0.75 or both at 0.60.
-    On 120 smooth and white noise frames one model reached at most 0.66 and the other 0.50; on 120 demo-model
-    plates 0.75 once (an 11 px texture, too small to read) and the other 0.50; on the re-tone sweep real
-    faces reach it at every tone (docs/audit.md).
+    On 120 smooth and white noise frames one model reached at most 0.62 and the other 0.50, on 120 demo-model
+    plates 0.73 and 0.50; on the re-tone sweep real faces reach it at every tone (docs/audit.md).
     """
 
     name = "blazeface"
@@ -254,12 +253,13 @@ class BlazeFaceDetector:
         on low-contrast photos reach only 0.6-0.7 on the full-range model at any enlargement (1.2x-3x
         measured); the short-range model's close-up is the second opinion that makes them faces
         (docs/audit.md). Candidates wider than a tile's share over the widest close-up are skipped: their
-        crop would only repeat the whole-plate short-range view.
+        crop would only repeat the whole-plate short-range view; so are those under half
+        :data:`CLOSE_UP_MIN_SIDE`, whose enlarged noise the short-range model takes for faces.
         """
         height, width = rgb.shape[:2]
         largest = TILE_SHARE * min(height, width)   # larger crops would repeat the whole-plate short view
-        candidates = sorted((f for f in _places(views, (height, width))
-                             if f.score >= TILE_FLOOR and min(CLOSE_UP_WIDTHS) * f.width <= largest),
+        candidates = sorted((f for f in _places(views, (height, width)) if f.score >= TILE_FLOOR
+                             and CLOSE_UP_MIN_SIDE <= min(CLOSE_UP_WIDTHS) * f.width <= largest),
                             key=lambda f: -f.score)[:CLOSE_UP_CANDIDATES]
         faces = []
         for candidate in candidates:
@@ -267,7 +267,7 @@ class BlazeFaceDetector:
             for widths in CLOSE_UP_WIDTHS:
                 if widths * candidate.width > largest:
                     continue
-                side = max(24, round(widths * candidate.width))
+                side = round(widths * candidate.width)
                 left = int(min(max(0, round((x0 + x1 + 1 - side) / 2)), width - side))
                 top = int(min(max(0, round((y0 + y1 + 1 - side) / 2)), height - side))
                 crop = np.ascontiguousarray(rgb[top:top + side, left:left + side])
@@ -289,6 +289,10 @@ MODEL_OF_VIEW = {"full": "full", "full-mirror": "full", "tiles": "full",
                  "short": "short", "short-mirror": "short", "close-up": "short", "close-up-mirror": "short"}
 CLOSE_UP_WIDTHS = (2.0, 4.0)  # close-up view: crop sides in candidate box widths
 CLOSE_UP_CANDIDATES = 3     # close-up view: at most this many candidates, strongest first
+# close-up view: the narrowest crop (px). A candidate under half of it (12 px) gets no close-up: enlarged
+# more than 5x to 128 px, a blob of noise reads as a face to the short-range model (demo plates), and no
+# face that narrow is read anyway (min_face_px 20; darker 24 px faces give 15-25 px candidates).
+CLOSE_UP_MIN_SIDE = 24
 # Whose box and keypoints a place takes: the full-range model on the enlarged tiles, then on the whole plate
 # (darker small faces get boxes 15-19 px wide from the whole-plate view, 20-24 px from the tiles), then any.
 _BOX_RANK = {"tiles": 2, "full": 1}

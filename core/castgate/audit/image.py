@@ -367,8 +367,9 @@ def methods(settings: AuditSettings) -> dict[str, str]:
         close_ups = " and ".join(f"{w:g}" for w in face_mod.CLOSE_UP_WIDTHS)
         detection = (f"face detection: {stack['detector']}, on {stack['runtime']}; views: whole plate, the plate "
                      f"flipped left to right, four tiles enlarged 1.6x (which also re-measure a face found under "
-                     f"{settings.min_face_px} px), short-range close-ups {close_ups} widths "
-                     f"wide around small candidates and their mirror images; a face where one model (its best "
+                     f"{settings.min_face_px} px), short-range close-ups {close_ups} widths wide, and their "
+                     f"mirror images, around small candidates at least {face_mod.CLOSE_UP_MIN_SIDE // 2} px wide; "
+                     f"a face where one model (its best "
                      f"view) reaches {settings.face_threshold:.2f} or both reach "
                      f"{settings.face_threshold - face_mod.AGREEMENT_BONUS:.2f}; exactly one "
                      f"prominent face at least {settings.min_face_px} px wide, sharp, with plausible keypoints")
