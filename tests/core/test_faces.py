@@ -219,7 +219,6 @@ def test_each_model_is_one_opinion_however_many_of_its_views_agree():
     assert seen("tiles", "close-up-mirror") == pytest.approx(0.62 + AGREEMENT_BONUS)
 
 
-
 def test_detections_on_a_mirrored_crop_map_back_onto_the_plate():
     from castgate.audit.blazeface import Detection
     from castgate.audit.faces import _to_faces
