@@ -25,8 +25,8 @@ other face, into a plate-like frame that then plays the part of the photo. Two n
 standing at the back, zidane's bald man) are left out: the landmark ellipse the re-tone paints misses half
 of a profile face, so their true tone would be mixed. So the set measures gender both ways (women:
 astronaut, grace_hopper, t1_a, t1_b, t1_f; men: t1_c, t1_d, tom_hanks, zidane_a, bus_a, bus_b). The people
-added from the wheels are framed two ways only (``plate`` and ``face24``, :attr:`Photo.framings`) to keep
-the sweep at a few minutes on 2 cores, and re-toned with a wider skin-colour tolerance
+added from the wheels are framed two ways only (``plate`` and ``face24``, :attr:`Photo.framings`; chosen
+when the sweep took minutes on 2 cores, it now takes about 20 s), and re-toned with a wider skin-colour tolerance
 (:attr:`Photo.skin_delta_e` 40 ΔE instead of 25: these smaller, compressed or side-lit faces vary more in
 colour, and at 25 islands of the old skin were left on the face).
 
